@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/**
+ * The `shardline` command. Only this file decides the process exit code.
+ */
+import { readFileSync } from 'node:fs';
+import { loadApp } from '../app-loader.js';
+import { resolveConfig } from '../config.js';
+import { exitCodeFor } from '../errors.js';
+import { createLogger } from '../primary/logger.js';
+import { ShardlineServer } from '../primary/server.js';
+import { USAGE, parseCommand, type Command } from './args.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** One clear line on stderr, no stack trace; returns the exit code for it. */
+function reportError(err: unknown): number {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('SHARDLINE_')) {
+    process.stderr.write(`shardline: ${(err as Error).message}\n`);
+    return exitCodeFor(code);
+  }
+  process.stderr.write(`shardline: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 1;
+}
+
+async function check(cmd: Command): Promise<number> {
+  const config = resolveConfig({ file: cmd.configFile, overrides: cmd.overrides });
+  await loadApp(config.app);
+  process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+  return 0;
+}
+
+async function start(cmd: Command): Promise<number> {
+  const config = resolveConfig({ file: cmd.configFile, overrides: cmd.overrides });
+  const logger = createLogger();
+  const server = new ShardlineServer(config, { logger });
+
+  // First SIGTERM/SIGINT: drain. Any further signal: force.
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      void server.drain(signal);
+    } else {
+      logger.warn({ signal }, 'second signal: forcing the drain');
+      void server.force('signal');
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const summary = await server.closed;
+  if (summary.error !== undefined && !server.port) {
+    // Never got to serve: the one line an operator needs, on stderr.
+    process.stderr.write(`shardline: ${summary.error.message}\n`);
+  }
+  return summary.exitCode;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const cmd = parseCommand(argv);
+  switch (cmd.name) {
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    case 'check':
+      return check(cmd);
+    case 'start':
+      return start(cmd);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => process.exit(reportError(err)),
+);

@@ -1,0 +1,233 @@
+/**
+ * Configuration: one schema gives the types, the defaults (with units) and the
+ * error messages. Precedence: command-line flags over the config file over the
+ * defaults. A resolved config is deep-frozen plain data, so it can be posted
+ * to the shard threads as it is.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, extname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { CloseCode, ErrorCode, MAX_CLOSE_REASON_BYTES, ShardlineError } from './errors.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export const DEFAULTS = {
+  port: 9001,
+  host: '0.0.0.0',
+  shards: 'auto',
+  drain: {
+    timeoutMs: 10_000, // 10 s from the end of delayMs until shards are forced
+    delayMs: 0, // time /readyz answers 503 before listeners close
+    closeCode: CloseCode.GOING_AWAY,
+    closeReason: 'server shutting down',
+  },
+  backpressure: {
+    maxQueueBytes: 1 * MiB, // per socket, on top of uWS's own buffer
+    onOverflow: 'close',
+  },
+  limits: {
+    maxPayloadBytes: 64 * KiB, // largest message a client may send
+  },
+  idleTimeoutSec: 120, // 0 = off
+} as const;
+
+/** Close codes an endpoint may send (RFC 6455 7.4.1/7.4.2; 1004-1006 and 1015 are reserved). */
+function isSendableCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+const port = z.number().int().min(0).max(65535);
+
+const drainSchema = z.strictObject({
+  timeoutMs: z.number().int().min(0).max(3_600_000).default(DEFAULTS.drain.timeoutMs),
+  delayMs: z.number().int().min(0).max(3_600_000).default(DEFAULTS.drain.delayMs),
+  closeCode: z
+    .number()
+    .int()
+    .refine(isSendableCloseCode, 'must be a close code a server may send: 1000-1003, 1007-1014 or 3000-4999')
+    .default(DEFAULTS.drain.closeCode),
+  closeReason: z
+    .string()
+    .refine((s) => Buffer.byteLength(s) <= MAX_CLOSE_REASON_BYTES, `must be at most ${MAX_CLOSE_REASON_BYTES} bytes`)
+    .default(DEFAULTS.drain.closeReason),
+});
+
+const backpressureSchema = z.strictObject({
+  maxQueueBytes: z.number().int().min(1024).max(2 ** 31).default(DEFAULTS.backpressure.maxQueueBytes),
+  onOverflow: z.enum(['close', 'drop-newest']).default(DEFAULTS.backpressure.onOverflow),
+});
+
+const limitsSchema = z.strictObject({
+  maxPayloadBytes: z.number().int().min(1).max(2 ** 31).default(DEFAULTS.limits.maxPayloadBytes),
+});
+
+export const configSchema = z.strictObject({
+  port: port.default(DEFAULTS.port),
+  host: z.string().min(1).default(DEFAULTS.host),
+  shards: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(DEFAULTS.shards),
+  app: z.string().min(1).optional(),
+  drain: drainSchema.prefault({}),
+  backpressure: backpressureSchema.prefault({}),
+  limits: limitsSchema.prefault({}),
+  idleTimeoutSec: z
+    .number()
+    .int()
+    .refine((n) => n === 0 || (n >= 8 && n <= 960), 'must be 0 (off) or between 8 and 960 seconds')
+    .default(DEFAULTS.idleTimeoutSec),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** The config after defaults, with `shards` a number and `app` an absolute path. */
+export interface ResolvedConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly shards: number;
+  readonly app: string | null;
+  readonly drain: Readonly<z.output<typeof drainSchema>>;
+  readonly backpressure: Readonly<z.output<typeof backpressureSchema>>;
+  readonly limits: Readonly<z.output<typeof limitsSchema>>;
+  readonly idleTimeoutSec: number;
+}
+
+/** Values given on the command line; they override the file. */
+export interface ConfigOverrides {
+  port?: number | undefined;
+  host?: string | undefined;
+  shards?: number | 'auto' | undefined;
+  app?: string | undefined;
+}
+
+function configError(source: string, key: string, rule: string): ShardlineError {
+  return new ShardlineError(ErrorCode.CONFIG_INVALID, `${source}: ${key ? `${key}: ` : ''}${rule}`);
+}
+
+/** Reads a YAML or JSON config file (chosen by extension) into plain data. */
+export function readConfigFile(file: string): unknown {
+  const ext = extname(file).toLowerCase();
+  if (ext !== '.json' && ext !== '.yaml' && ext !== '.yml') {
+    throw configError(file, '', 'config files must end in .json, .yaml or .yml');
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw configError(file, '', `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return ext === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    const first = String((err as Error).message).split('\n')[0] ?? '';
+    throw configError(file, '', `not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${first}`);
+  }
+}
+
+function formatIssue(issue: z.core.$ZodIssue): { key: string; rule: string } {
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => (path ? `${path}.${k}` : k));
+    return { key: keys.join(', '), rule: `unknown key${keys.length > 1 ? 's' : ''}` };
+  }
+  return { key: path, rule: issue.message };
+}
+
+/** Validates plain data against the schema; throws CONFIG_INVALID naming the source and the key. */
+export function validateConfig(data: unknown, source: string): z.output<typeof configSchema> {
+  const input = data ?? {};
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw configError(source, '', 'the top level must be a mapping of keys to values');
+  }
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    if (issue === undefined) throw configError(source, '', 'invalid');
+    const { key, rule } = formatIssue(issue);
+    throw configError(source, key, rule);
+  }
+  return result.data;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export interface ResolveOptions {
+  /** Path to a YAML or JSON config file. */
+  file?: string | undefined;
+  /** Plain config data (used by the programmatic API instead of a file). */
+  config?: ConfigInput | undefined;
+  /** Command-line values; they win over the file. */
+  overrides?: ConfigOverrides | undefined;
+  /** Directory flags and plain config are relative to (default: cwd). */
+  cwd?: string | undefined;
+}
+
+/**
+ * Loads, merges and validates the configuration. `app` in the file is
+ * relative to the file; `app` on the command line is relative to cwd.
+ */
+export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
+  const cwd = opts.cwd ?? process.cwd();
+  let source = 'config';
+  let raw: Record<string, unknown> = {};
+  let appBase = cwd;
+  if (opts.file !== undefined) {
+    const file = resolve(cwd, opts.file);
+    source = opts.file;
+    const data = readConfigFile(file);
+    if (data !== null && data !== undefined && (typeof data !== 'object' || Array.isArray(data))) {
+      throw configError(source, '', 'the top level must be a mapping of keys to values');
+    }
+    raw = { ...(data as Record<string, unknown> | null) };
+    appBase = dirname(file);
+  } else if (opts.config !== undefined) {
+    raw = { ...(opts.config as Record<string, unknown>) };
+  }
+  const parsed = validateConfig(raw, source);
+
+  const o = opts.overrides ?? {};
+  const flags = validateConfig(
+    Object.fromEntries(Object.entries({ port: o.port, host: o.host, shards: o.shards }).filter(([, v]) => v !== undefined)),
+    'command line',
+  );
+  const merged = {
+    ...parsed,
+    ...(o.port !== undefined ? { port: flags.port } : {}),
+    ...(o.host !== undefined ? { host: flags.host } : {}),
+    ...(o.shards !== undefined ? { shards: flags.shards } : {}),
+  };
+
+  let app: string | null = null;
+  if (o.app !== undefined) {
+    app = resolveAppPath(o.app, cwd, 'command line', '--app');
+  } else if (merged.app !== undefined) {
+    app = resolveAppPath(merged.app, appBase, source, 'app');
+  }
+
+  const resolved: ResolvedConfig = {
+    port: merged.port,
+    host: merged.host,
+    shards: merged.shards === 'auto' ? availableParallelism() : merged.shards,
+    app,
+    drain: merged.drain,
+    backpressure: merged.backpressure,
+    limits: merged.limits,
+    idleTimeoutSec: merged.idleTimeoutSec,
+  };
+  return deepFreeze(resolved);
+}
+
+function resolveAppPath(path: string, base: string, source: string, key: string): string {
+  const abs = resolve(base, path);
+  if (!existsSync(abs) || !statSync(abs).isFile()) {
+    throw configError(source, key, `app module not found: ${abs}`);
+  }
+  return abs;
+}

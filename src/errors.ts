@@ -1,0 +1,93 @@
+/**
+ * One catalogue of error codes. Every error that crosses a thread boundary or
+ * reaches a user carries one of these codes; protocol errors also carry the
+ * WebSocket close code that goes on the wire, so no bare numbers are spread
+ * through the code base.
+ */
+
+/** WebSocket close codes used by shardline (RFC 6455 section 7.4, IANA registry). */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  INVALID_PAYLOAD: 1007,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+} as const;
+
+export const ErrorCode = {
+  /** The config file or a flag holds a bad value. Exit 2. */
+  CONFIG_INVALID: 'SHARDLINE_CONFIG_INVALID',
+  /** The command line is malformed. Exit 2. */
+  ARGS_INVALID: 'SHARDLINE_ARGS_INVALID',
+  /** The app module cannot be loaded or has the wrong shape. Exit 2. */
+  APP_INVALID: 'SHARDLINE_APP_INVALID',
+  /** No native uWebSockets.js build could be loaded. Exit 1. */
+  UWS_UNAVAILABLE: 'SHARDLINE_UWS_UNAVAILABLE',
+  /** A shard could not listen on the port. Exit 1. */
+  LISTEN_FAILED: 'SHARDLINE_LISTEN_FAILED',
+  /** A shard thread failed or exited on its own outside a drain. Exit 1. */
+  SHARD_FAILED: 'SHARDLINE_SHARD_FAILED',
+  /** A socket's write queue overflowed (policy `close`). Close 1008. */
+  SLOW_CONSUMER: 'SHARDLINE_SLOW_CONSUMER',
+  /** An app hook threw or rejected while handling one socket. Close 1011. */
+  HANDLER_FAILED: 'SHARDLINE_HANDLER_FAILED',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The close code sent to the client for errors that end one socket. */
+export const closeCodeFor = {
+  [ErrorCode.SLOW_CONSUMER]: CloseCode.POLICY_VIOLATION,
+  [ErrorCode.HANDLER_FAILED]: CloseCode.INTERNAL_ERROR,
+} as const;
+
+/** The process exit status for errors that stop the server. */
+export function exitCodeFor(code: string): number {
+  switch (code) {
+    case ErrorCode.CONFIG_INVALID:
+    case ErrorCode.ARGS_INVALID:
+    case ErrorCode.APP_INVALID:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+export class ShardlineError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'ShardlineError';
+    this.code = code;
+  }
+}
+
+/** Errors cross threads as plain data: structured clone drops custom properties. */
+export interface WireError {
+  code: string;
+  message: string;
+  stack?: string | undefined;
+}
+
+export function toWire(err: unknown): WireError {
+  if (err instanceof ShardlineError) return { code: err.code, message: err.message };
+  if (err instanceof Error) {
+    const raw = (err as Error & { code?: unknown }).code;
+    const code = typeof raw === 'string' ? raw : 'ERR_UNKNOWN';
+    return { code, message: err.message, stack: err.stack };
+  }
+  return { code: 'ERR_UNKNOWN', message: String(err) };
+}
+
+/** Close reasons are at most 123 bytes on the wire (RFC 6455 5.5: control frame payload <= 125). */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+export function truncateReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  let out = Buffer.from(reason).subarray(0, MAX_CLOSE_REASON_BYTES).toString('utf8');
+  // A cut inside a multi-byte character decodes to U+FFFD (3 bytes): drop it.
+  while (Buffer.byteLength(out) > MAX_CLOSE_REASON_BYTES || out.endsWith('\uFFFD')) out = out.slice(0, -1);
+  return out;
+}

@@ -1,0 +1,262 @@
+/**
+ * The primary thread: starts the shard threads, routes cross-shard publishes,
+ * and coordinates the drain. It holds no sockets itself.
+ *
+ * Start: spawn every shard (each loads uWS and the app) → when all are loaded,
+ * shard 0 listens (with port 0 it picks the port) → the others listen on the
+ * same port (SO_REUSEPORT) → phase READY, `ready` log line.
+ *
+ * Drain (first signal, or drain()):
+ *   1. phase DRAINING at once: every shard's /readyz answers 503;
+ *   2. after drain.delayMs, `drain` to every shard (listeners close, sockets
+ *      are flushed and closed with drain.closeCode, stop() hooks run);
+ *   3. drain.timeoutMs after that, or at a second signal, `force`: shards
+ *      hard-close what is left and report;
+ *   4. when every shard thread has exited by itself, the summary is logged and
+ *      `closed` resolves with the exit code. Threads are never terminate()d:
+ *      with uWS handles open that aborts the whole process.
+ */
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import type { ResolvedConfig } from '../config.js';
+import { ErrorCode, exitCodeFor, type WireError } from '../errors.js';
+import { Phase, assertNever, type DrainReport, type FromShard, type ShardInit, type ToShard } from '../protocol.js';
+import type { Logger } from './logger.js';
+
+/**
+ * After a forced drain, how long shard threads may take to exit. uWS keeps an
+ * ended socket until the peer's FIN or its end() timeout (4 to 16 s depending
+ * on idleTimeout), so this sits above 16 s. Past it the process kills itself
+ * (exit 137): the only way out that cannot abort or hang.
+ */
+const FORCED_EXIT_GRACE_MS = 20_000;
+
+const SHARD_ENTRY = new URL('../../workers/shard.js', import.meta.url);
+
+export interface ShutdownSummary {
+  /** 0 clean drain; 1 forced (deadline, second signal) or a shard failed; 2 bad config or app. */
+  exitCode: number;
+  reason: string;
+  forced: boolean;
+  durationMs: number;
+  reports: DrainReport[];
+  error?: WireError | undefined;
+}
+
+interface ShardSlot {
+  id: number;
+  worker: Worker;
+  port: MessagePort;
+  loaded: boolean;
+  listening: boolean;
+  report: DrainReport | null;
+  exited: boolean;
+}
+
+export interface ServerOptions {
+  logger: Logger;
+}
+
+export class ShardlineServer {
+  readonly config: ResolvedConfig;
+  /** The port every shard listens on (known once `ready` resolves). */
+  port = 0;
+  readonly ready: Promise<{ port: number }>;
+  readonly closed: Promise<ShutdownSummary>;
+
+  private readonly log: Logger;
+  private readonly state = new SharedArrayBuffer(4);
+  private readonly phase = new Int32Array(this.state);
+  private readonly shards: ShardSlot[] = [];
+  private resolveReady!: (v: { port: number }) => void;
+  private rejectReady!: (err: WireError) => void;
+  private resolveClosed!: (s: ShutdownSummary) => void;
+
+  private draining = false;
+  private forced = false;
+  private reason = '';
+  private error: WireError | undefined;
+  private drainStartedAt = 0;
+  private delayTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private exitTimer: NodeJS.Timeout | undefined;
+
+  constructor(config: ResolvedConfig, opts: ServerOptions) {
+    this.config = config;
+    this.log = opts.logger;
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.ready.catch(() => {}); // callers that only await `closed` must not see an unhandled rejection
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    Atomics.store(this.phase, 0, Phase.STARTING);
+    for (let id = 0; id < config.shards; id++) this.spawn(id);
+  }
+
+  private spawn(id: number): void {
+    const init: ShardInit = { shard: id, config: this.config, state: this.state };
+    const worker = new Worker(SHARD_ENTRY, { workerData: init, name: `shard-${id}` });
+    const { port1, port2 } = new MessageChannel();
+    const slot: ShardSlot = { id, worker, port: port1, loaded: false, listening: false, report: null, exited: false };
+    this.shards.push(slot);
+    port1.on('message', (msg: FromShard) => this.onMessage(slot, msg));
+    worker.on('error', (err) => {
+      this.log.error({ shard: id, err }, 'shard thread error');
+      this.fail({ code: ErrorCode.SHARD_FAILED, message: `shard ${id} failed: ${err.message}` });
+    });
+    worker.on('exit', (code) => this.onExit(slot, code));
+    worker.postMessage({ type: 'init', port: port2 } satisfies ToShard, [port2]);
+  }
+
+  private send(slot: ShardSlot, msg: ToShard, transfer?: ArrayBuffer[]): void {
+    if (!slot.exited) slot.port.postMessage(msg, transfer);
+  }
+
+  private onMessage(slot: ShardSlot, msg: FromShard): void {
+    switch (msg.type) {
+      case 'loaded':
+        slot.loaded = true;
+        if (!this.draining && this.shards.every((s) => s.loaded)) this.send(this.shards[0] as ShardSlot, { type: 'listen', port: this.config.port });
+        break;
+      case 'listening':
+        slot.listening = true;
+        if (slot.id === 0) {
+          this.port = msg.port;
+          for (const other of this.shards.slice(1)) this.send(other, { type: 'listen', port: msg.port });
+        }
+        if (!this.draining && this.shards.every((s) => s.listening)) {
+          Atomics.store(this.phase, 0, Phase.READY);
+          this.log.info({ port: this.port, shards: this.shards.length, host: this.config.host }, 'ready');
+          this.resolveReady({ port: this.port });
+        }
+        break;
+      case 'publish':
+        for (const other of this.shards) {
+          if (other !== slot) this.send(other, { type: 'publish', topic: msg.topic, payload: msg.payload, binary: msg.binary });
+        }
+        break;
+      case 'log':
+        this.log[msg.level]({ shard: msg.shard, ...msg.fields }, msg.msg);
+        break;
+      case 'drained':
+        slot.report = msg.report;
+        this.log.info({ ...msg.report }, 'shard drained');
+        break;
+      case 'fatal':
+        this.log.error({ shard: msg.shard, code: msg.error.code, err: msg.error }, msg.error.message);
+        this.fail(msg.error);
+        break;
+      default:
+        assertNever(msg, 'primary');
+    }
+  }
+
+  /** A start-up error or a shard failure: remember the first error and take everything down. */
+  private fail(error: WireError): void {
+    this.error ??= error;
+    this.rejectReady(this.error);
+    if (Atomics.load(this.phase, 0) === Phase.READY) {
+      void this.drain('shard failure'); // let the healthy shards drain their clients properly
+    } else {
+      void this.force('failure');
+    }
+  }
+
+  private onExit(slot: ShardSlot, code: number): void {
+    // The 'exit' event can overtake messages still waiting on the port: read them first.
+    for (let m = receiveMessageOnPort(slot.port); m !== undefined; m = receiveMessageOnPort(slot.port)) {
+      this.onMessage(slot, m.message as FromShard);
+    }
+    slot.exited = true;
+    slot.port.close();
+    if (!this.draining) {
+      this.log.error({ shard: slot.id, exitCode: code }, 'shard exited outside a drain');
+      this.fail({ code: ErrorCode.SHARD_FAILED, message: `shard ${slot.id} exited with code ${code}` });
+    } else if (code !== 0) {
+      this.log.error({ shard: slot.id, exitCode: code }, 'shard exited with an error');
+      this.error ??= { code: ErrorCode.SHARD_FAILED, message: `shard ${slot.id} exited with code ${code}` };
+    } else if (slot.report === null && this.error === undefined) {
+      this.error = { code: ErrorCode.SHARD_FAILED, message: `shard ${slot.id} exited without a drain report` };
+    }
+    if (this.shards.every((s) => s.exited)) this.finish();
+  }
+
+  /** Begins the drain; idempotent (every call returns the same promise). */
+  drain(reason = 'drain'): Promise<ShutdownSummary> {
+    if (this.draining) return this.closed;
+    this.draining = true;
+    this.reason = reason;
+    this.drainStartedAt = performance.now();
+    Atomics.store(this.phase, 0, Phase.DRAINING);
+    const { delayMs, timeoutMs } = this.config.drain;
+    this.log.info({ signal: reason, delayMs, timeoutMs, shards: this.shards.length }, 'drain');
+    this.delayTimer = setTimeout(() => {
+      this.delayTimer = undefined;
+      for (const slot of this.shards) this.send(slot, { type: 'drain' });
+      this.deadlineTimer = setTimeout(() => {
+        this.log.warn({ timeoutMs }, 'drain deadline reached: forcing');
+        void this.force('deadline');
+      }, timeoutMs);
+    }, delayMs);
+    return this.closed;
+  }
+
+  /** Closes what is left at once (deadline, second signal, start-up failure). */
+  force(reason: 'deadline' | 'signal' | 'failure' = 'signal'): Promise<ShutdownSummary> {
+    if (this.forced) return this.closed;
+    if (!this.draining) {
+      this.draining = true;
+      this.reason = reason;
+      this.drainStartedAt = performance.now();
+      Atomics.store(this.phase, 0, Phase.DRAINING);
+    }
+    this.forced = true;
+    clearTimeout(this.delayTimer);
+    clearTimeout(this.deadlineTimer);
+    for (const slot of this.shards) this.send(slot, { type: 'force', reason });
+    this.exitTimer = setTimeout(() => {
+      const stuck = this.shards.filter((s) => !s.exited).map((s) => s.id);
+      this.log.fatal({ shards: stuck, graceMs: FORCED_EXIT_GRACE_MS }, 'shard threads did not exit after a forced drain: killing the process');
+      process.kill(process.pid, 'SIGKILL');
+    }, FORCED_EXIT_GRACE_MS);
+    this.exitTimer.unref();
+    if (this.shards.every((s) => s.exited)) this.finish();
+    return this.closed;
+  }
+
+  private finish(): void {
+    clearTimeout(this.delayTimer);
+    clearTimeout(this.deadlineTimer);
+    clearTimeout(this.exitTimer);
+    const reports = this.shards.map((s) => s.report).filter((r): r is DrainReport => r !== null);
+    const exitCode = this.error !== undefined ? exitCodeFor(this.error.code) : this.forced ? 1 : 0;
+    const summary: ShutdownSummary = {
+      exitCode,
+      reason: this.reason,
+      forced: this.forced,
+      durationMs: this.drainStartedAt === 0 ? 0 : Math.round(performance.now() - this.drainStartedAt),
+      reports,
+      error: this.error,
+    };
+    const total = (key: 'connectionsClosed' | 'connectionsForced' | 'messagesDropped' | 'messagesFlushed' | 'handlersAbandoned') =>
+      reports.reduce((sum, r) => sum + r[key], 0);
+    this.log[exitCode === 0 ? 'info' : 'warn'](
+      {
+        reason: this.reason,
+        exitCode,
+        forced: this.forced,
+        durationMs: summary.durationMs,
+        shards: this.shards.length,
+        connectionsClosed: total('connectionsClosed'),
+        connectionsForced: total('connectionsForced'),
+        messagesFlushed: total('messagesFlushed'),
+        messagesDropped: total('messagesDropped'),
+        handlersAbandoned: total('handlersAbandoned'),
+      },
+      'stopped',
+    );
+    this.resolveClosed(summary);
+  }
+}

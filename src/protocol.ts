@@ -1,0 +1,68 @@
+/**
+ * Messages between the primary thread and the shard threads. Each shard has
+ * its own MessagePort (handed over in `init`). Both sides switch on `type`
+ * and fail loudly on anything they do not know.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { ResolvedConfig } from './config.js';
+import type { WireError } from './errors.js';
+
+/** Shared process phase, one Int32 in a SharedArrayBuffer: /readyz reads it without a message round trip. */
+export const Phase = {
+  STARTING: 0,
+  READY: 1,
+  DRAINING: 2,
+} as const;
+
+/** What a shard is given at spawn time (workerData). */
+export interface ShardInit {
+  shard: number;
+  config: ResolvedConfig;
+  /** Int32Array view of [phase]. */
+  state: SharedArrayBuffer;
+}
+
+export type PublishPayload = string | Uint8Array;
+
+export type ToShard =
+  | { type: 'init'; port: MessagePort }
+  | { type: 'listen'; port: number }
+  | { type: 'drain' }
+  | { type: 'force'; reason: 'deadline' | 'signal' | 'failure' }
+  | { type: 'publish'; topic: string; payload: PublishPayload; binary: boolean };
+
+export interface DrainReport {
+  shard: number;
+  /** Sockets closed after the drain began (by the drain, the client or the app). */
+  connectionsClosed: number;
+  /** Sockets hard-closed without a close frame because the drain was forced. */
+  connectionsForced: number;
+  /** Hooks that were in flight when the drain began, or started during it, and settled. */
+  handlersAwaited: number;
+  /** Hooks still running when the drain was forced. */
+  handlersAbandoned: number;
+  /** Queued messages written out after the drain began. */
+  messagesFlushed: number;
+  /** Messages accepted or published for a socket but never written to it, over the shard's life. */
+  messagesDropped: number;
+  /** Sockets closed because their write queue overflowed, over the shard's life. */
+  slowConsumerCloses: number;
+  /** 'ok', 'none' (no stop hook), 'failed' (threw) or 'timeout' (still running when forced). */
+  stopHook: 'ok' | 'none' | 'failed' | 'timeout';
+  forced: boolean;
+  durationMs: number;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export type FromShard =
+  | { type: 'loaded'; shard: number }
+  | { type: 'listening'; shard: number; port: number }
+  | { type: 'publish'; shard: number; topic: string; payload: PublishPayload; binary: boolean }
+  | { type: 'log'; shard: number; level: LogLevel; msg: string; fields: Record<string, unknown> }
+  | { type: 'drained'; shard: number; report: DrainReport }
+  | { type: 'fatal'; shard: number; error: WireError };
+
+export function assertNever(msg: never, side: string): never {
+  throw new Error(`this should not happen: ${side} got an unknown message ${JSON.stringify((msg as { type?: unknown })?.type)}`);
+}

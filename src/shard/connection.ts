@@ -1,0 +1,278 @@
+/**
+ * One client socket: the app's `conn` object and its write queue.
+ *
+ *   conn.send(msg) ──► JS queue (FIFO, ≤ maxQueueBytes) ──► uWS buffer (≤ HIGH_WATER_BYTES) ──► kernel ──► client
+ *                      used only while uWS is backpressured
+ *
+ * Invariants:
+ * - While the JS queue is not empty nothing bypasses it, so every sender's
+ *   messages (own handler, timers, publishes from any shard) keep their order.
+ * - We only call ws.send() while uWS holds less than HIGH_WATER_BYTES, and uWS's
+ *   own maxBackpressure is set far above that, so uWS never drops a message
+ *   (send() result 2) and never drops the close frame of ws.end().
+ * - The queue is flushed on uWS's `drain` event and, because that event is
+ *   edge-triggered and can be missed (uWS.js #569, uWebSockets #1047), by the
+ *   shard's poll of every watched socket. Both re-check getBufferedAmount().
+ * - A socket is ended (close frame) only once its queue is empty and uWS's
+ *   buffer is under HIGH_WATER_BYTES, so the close frame goes out after the data.
+ * - State is lazy: an idle socket holds no queue array and no topic set.
+ */
+import type { Connection, Payload } from '../app.js';
+import { CloseCode, ErrorCode, closeCodeFor, truncateReason } from '../errors.js';
+import type { UWS } from './uws.js';
+
+/** Bytes uWS may buffer for one socket before sends wait in the JS queue. */
+export const HIGH_WATER_BYTES = 64 * 1024;
+/** uWS's own limit; sends above it would be dropped by uWS, so it sits far above HIGH_WATER_BYTES. */
+export const UWS_MAX_BACKPRESSURE = 64 * 1024 * 1024;
+
+export interface ShardStats {
+  messagesDropped: number;
+  messagesFlushed: number;
+  slowConsumerCloses: number;
+  handlerErrors: number;
+}
+
+/** What a connection needs from the shard that owns it. */
+export interface ConnectionHost {
+  readonly shard: number;
+  readonly maxQueueBytes: number;
+  readonly dropNewest: boolean;
+  readonly stats: ShardStats;
+  /** True once the drain has begun: flushed messages are counted from then on. */
+  readonly draining: boolean;
+  /** Puts a socket on the poll list (queue not empty, or waiting to end). */
+  watch(conn: SocketConnection): void;
+  unwatch(conn: SocketConnection): void;
+  subscribe(conn: SocketConnection, topic: string): void;
+  unsubscribe(conn: SocketConnection, topic: string): void;
+  publish(topic: string, data: Payload, isBinary: boolean): void;
+  slowConsumer(conn: SocketConnection, queuedBytes: number): void;
+}
+
+export interface UserData {
+  data: unknown;
+  conn: SocketConnection | null;
+}
+
+interface Pending {
+  data: Payload;
+  binary: boolean;
+  bytes: number;
+}
+
+function byteLength(data: Payload): number {
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+}
+
+export class SocketConnection implements Connection {
+  readonly id: string;
+  data: unknown;
+  readonly shard: number;
+
+  /** Null once uWS reported the socket closed: it must not be touched after that. */
+  ws: UWS.WebSocket<UserData> | null;
+  /** Hooks (message, open) of this socket still running. */
+  inflight = 0;
+  /** Set by the drain: end with this code once in-flight hooks are done and the queue is flushed. */
+  drainClose: { code: number; reason: string } | null = null;
+  /** Set by conn.end(): end once the queue is flushed. */
+  appClose: { code: number; reason: string } | null = null;
+  topics: Set<string> | null = null;
+
+  private queue: Pending[] | null = null;
+  private head = 0;
+  private queuedBytes = 0;
+  /** Set when uWS buffered part of a send; direct sends then re-check getBufferedAmount(). */
+  private pressured = false;
+  private ended = false;
+  private readonly host: ConnectionHost;
+
+  constructor(host: ConnectionHost, ws: UWS.WebSocket<UserData>, id: string, data: unknown) {
+    this.host = host;
+    this.ws = ws;
+    this.id = id;
+    this.data = data;
+    this.shard = host.shard;
+  }
+
+  get closed(): boolean {
+    return this.ws === null || this.ended || this.appClose !== null;
+  }
+
+  get bufferedBytes(): number {
+    return this.queuedBytes + (this.ws !== null && !this.ended ? this.ws.getBufferedAmount() : 0);
+  }
+
+  get queuedMessages(): number {
+    return this.queue === null ? 0 : this.queue.length - this.head;
+  }
+
+  send(data: Payload, isBinary = false): boolean {
+    const ws = this.ws;
+    if (ws === null || this.ended || this.appClose !== null) {
+      this.host.stats.messagesDropped++;
+      return false;
+    }
+    if (this.queue === null && (!this.pressured || ws.getBufferedAmount() < HIGH_WATER_BYTES)) {
+      const result = ws.send(data, isBinary);
+      if (result === 1) {
+        this.pressured = false;
+        return true;
+      }
+      if (result === 0) {
+        this.pressured = true;
+        return true;
+      }
+      // 2: uWS refused it (cannot happen while we stay under its limit); keep it in our queue.
+    }
+    return this.enqueue(data, isBinary);
+  }
+
+  private enqueue(data: Payload, binary: boolean): boolean {
+    const bytes = byteLength(data);
+    if (this.queuedBytes + bytes > this.host.maxQueueBytes) {
+      if (this.host.dropNewest) {
+        this.host.stats.messagesDropped++;
+        return false;
+      }
+      this.host.stats.messagesDropped++; // this message, plus the queue discarded by the close
+      this.host.slowConsumer(this, this.queuedBytes + bytes);
+      this.hardEnd(closeCodeFor[ErrorCode.SLOW_CONSUMER], 'slow consumer');
+      return false;
+    }
+    if (this.queue === null) {
+      this.queue = [];
+      this.head = 0;
+      this.host.watch(this);
+    }
+    this.queue.push({ data, binary, bytes });
+    this.queuedBytes += bytes;
+    return true;
+  }
+
+  /** Writes queued messages while uWS has room; then ends the socket if it is waiting to. */
+  flush(): void {
+    const ws = this.ws;
+    if (ws === null || this.ended) return;
+    if (this.queue !== null) ws.cork(() => this.writeQueued(ws));
+    this.maybeEnd();
+  }
+
+  private writeQueued(ws: UWS.WebSocket<UserData>): void {
+    const queue = this.queue;
+    if (queue === null) return;
+    while (this.head < queue.length && ws.getBufferedAmount() < HIGH_WATER_BYTES) {
+      const item = queue[this.head] as Pending;
+      if (ws.send(item.data, item.binary) === 2) break;
+      queue[this.head] = undefined as unknown as Pending; // let the payload be collected
+      this.head++;
+      this.queuedBytes -= item.bytes;
+      if (this.host.draining) this.host.stats.messagesFlushed++;
+    }
+    if (this.head === queue.length) {
+      this.queue = null;
+      this.head = 0;
+      this.queuedBytes = 0;
+      this.pressured = true; // the last write may have left bytes in uWS
+    } else if (this.head > 1024 && this.head * 2 > queue.length) {
+      queue.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** True when nothing waits in our queue and uWS is under the high-water mark. */
+  private get flushed(): boolean {
+    return this.queue === null && this.ws !== null && this.ws.getBufferedAmount() < HIGH_WATER_BYTES;
+  }
+
+  /**
+   * Ends the socket with a close frame when it is waiting to and may:
+   * an app's end() waits for the queue; the drain also waits for in-flight hooks.
+   */
+  maybeEnd(): void {
+    if (this.ws === null || this.ended) return;
+    const close = this.appClose ?? (this.drainClose !== null && this.inflight === 0 ? this.drainClose : null);
+    if (close === null) {
+      if (this.queue === null) this.host.unwatch(this);
+      return;
+    }
+    if (!this.flushed) {
+      this.host.watch(this);
+      return;
+    }
+    this.ended = true;
+    this.host.unwatch(this);
+    this.ws.end(close.code, close.reason); // uWS calls our close handler from inside end()
+  }
+
+  subscribe(topic: string): void {
+    if (this.closed) return;
+    (this.topics ??= new Set()).add(topic);
+    this.host.subscribe(this, topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (this.topics?.delete(topic) === true) this.host.unsubscribe(this, topic);
+  }
+
+  publish(topic: string, data: Payload, isBinary = false): void {
+    this.host.publish(topic, data, isBinary);
+  }
+
+  end(code: number = CloseCode.NORMAL, reason = ''): void {
+    if (this.closed) return;
+    this.appClose = { code, reason: truncateReason(reason) };
+    this.maybeEnd();
+  }
+
+  /**
+   * Ends at once, discarding the queue (counted as dropped). The close frame is
+   * sent when uWS can take it; a client that is not reading may see only the
+   * TCP close.
+   */
+  hardEnd(code: number, reason: string): void {
+    const ws = this.ws;
+    if (ws === null || this.ended) return;
+    this.discardQueue();
+    this.ended = true;
+    this.host.unwatch(this);
+    if (ws.getBufferedAmount() < UWS_MAX_BACKPRESSURE) ws.end(code, truncateReason(reason));
+    else ws.close();
+  }
+
+  /** Closes the TCP connection with no close frame (forced drain). */
+  abort(): void {
+    const ws = this.ws;
+    if (ws === null) return;
+    this.discardQueue();
+    this.ended = true;
+    this.host.unwatch(this);
+    ws.close();
+  }
+
+  private discardQueue(): void {
+    this.host.stats.messagesDropped += this.queuedMessages;
+    this.queue = null;
+    this.head = 0;
+    this.queuedBytes = 0;
+  }
+
+  /** uWS reported the socket closed: whatever is still queued can no longer be delivered. */
+  onClosed(): void {
+    this.discardQueue();
+    this.ws = null;
+    this.ended = true;
+    this.host.unwatch(this);
+    if (this.topics !== null) {
+      for (const topic of this.topics) this.host.unsubscribe(this, topic);
+      this.topics = null;
+    }
+  }
+
+  /** A hook of this socket settled. */
+  hookDone(): void {
+    this.inflight--;
+    if (this.inflight === 0 && this.drainClose !== null) this.maybeEnd();
+  }
+}

@@ -1,0 +1,473 @@
+/**
+ * One shard: a uWS app on the shared port (SO_REUSEPORT), its connections,
+ * their write queues, the app's hooks, and its own drain.
+ *
+ * Drain, in order (the primary sends `drain` after drain.delayMs):
+ *   1. close the listen socket (new TCP connections are refused) and refuse upgrades;
+ *   2. mark every socket to close with drain.closeCode once its in-flight hooks
+ *      have settled and its queue is flushed; messages that arrive before that
+ *      close frame is sent are still handled (and so delay it);
+ *   3. once no socket and no hook is left, await the app's stop() hook;
+ *   4. report to the primary and close the port. The thread then exits by
+ *      itself once uWS has finished the TCP teardown of every socket: that
+ *      natural exit is the primary's "fully drained" signal.
+ * `force` (deadline or second signal) closes what is left without close frames,
+ * gives stop() a short grace, and reports.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { App, Payload, UpgradeRequest } from '../app.js';
+import { loadApp } from '../app-loader.js';
+import type { ResolvedConfig } from '../config.js';
+import { ErrorCode, ShardlineError, closeCodeFor, toWire, truncateReason } from '../errors.js';
+import {
+  Phase,
+  assertNever,
+  type DrainReport,
+  type FromShard,
+  type LogLevel,
+  type PublishPayload,
+  type ShardInit,
+  type ToShard,
+} from '../protocol.js';
+import { SocketConnection, UWS_MAX_BACKPRESSURE, type ConnectionHost, type ShardStats, type UserData } from './connection.js';
+import { loadUws, type UWS } from './uws.js';
+
+/** How often sockets with a queue (or waiting to end) are re-checked, in case uWS's drain event was missed. */
+const POLL_MS = 25;
+/** After a forced drain, how long the stop() hook may still run before the shard reports anyway. */
+const FORCED_STOP_GRACE_MS = 1000;
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
+}
+
+function errorFields(err: unknown): Record<string, unknown> {
+  return err instanceof Error ? { err: { type: err.name, message: err.message, stack: err.stack } } : { err: String(err) };
+}
+
+export class Shard implements ConnectionHost {
+  readonly shard: number;
+  readonly maxQueueBytes: number;
+  readonly dropNewest: boolean;
+  readonly stats: ShardStats = { messagesDropped: 0, messagesFlushed: 0, slowConsumerCloses: 0, handlerErrors: 0 };
+  draining = false;
+
+  private readonly config: ResolvedConfig;
+  private readonly phase: Int32Array;
+  private readonly port: MessagePort;
+  private app: App = {};
+  private uws: typeof UWS | null = null;
+  private server: UWS.TemplatedApp | null = null;
+  private listenSocket: UWS.us_listen_socket | null = null;
+
+  private readonly connections = new Set<SocketConnection>();
+  private readonly watched = new Set<SocketConnection>();
+  private readonly topics = new Map<string, Set<SocketConnection>>();
+  private nextId = 0;
+  /** Hooks in flight on this shard (all kinds). */
+  private inflight = 0;
+  private poll: NodeJS.Timeout | null = null;
+
+  private drainStartedAt = 0;
+  private forced = false;
+  private stopping: Promise<DrainReport['stopHook']> | null = null;
+  private reported = false;
+  private readonly drainCounts = { connectionsClosed: 0, connectionsForced: 0, handlersAwaited: 0, handlersAbandoned: 0 };
+
+  constructor(init: ShardInit, port: MessagePort) {
+    this.shard = init.shard;
+    this.config = init.config;
+    this.phase = new Int32Array(init.state);
+    this.port = port;
+    this.maxQueueBytes = init.config.backpressure.maxQueueBytes;
+    this.dropNewest = init.config.backpressure.onOverflow === 'drop-newest';
+  }
+
+  /** Loads uWS and the app, builds the uWS app, then waits for `listen`. */
+  async start(): Promise<void> {
+    this.port.on('message', (msg: ToShard) => this.onMessage(msg));
+    try {
+      this.uws = loadUws().uws;
+      this.app = await loadApp(this.config.app);
+      this.server = this.build(this.uws);
+    } catch (err) {
+      this.fatal(err);
+      return;
+    }
+    this.post({ type: 'loaded', shard: this.shard });
+  }
+
+  private post(msg: FromShard, transfer?: ArrayBuffer[]): void {
+    this.port.postMessage(msg, transfer);
+  }
+
+  log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
+    this.post({ type: 'log', shard: this.shard, level, msg, fields });
+  }
+
+  private fatal(err: unknown): void {
+    this.post({ type: 'fatal', shard: this.shard, error: toWire(err) });
+    this.port.close();
+  }
+
+  private onMessage(msg: ToShard): void {
+    switch (msg.type) {
+      case 'listen':
+        this.listen(msg.port);
+        break;
+      case 'drain':
+        this.beginDrain();
+        break;
+      case 'force':
+        this.force();
+        break;
+      case 'publish':
+        this.deliver(msg.topic, msg.payload, msg.binary);
+        break;
+      case 'init':
+        throw new Error('this should not happen: shard got a second init');
+      default:
+        assertNever(msg, `shard ${this.shard}`);
+    }
+  }
+
+  // ---- uWS app -------------------------------------------------------------
+
+  private build(uws: typeof UWS): UWS.TemplatedApp {
+    const cfg = this.config;
+    const server = uws.App();
+    server.ws<UserData>('/*', {
+      compression: uws.DISABLED,
+      maxPayloadLength: cfg.limits.maxPayloadBytes,
+      idleTimeout: cfg.idleTimeoutSec,
+      maxBackpressure: UWS_MAX_BACKPRESSURE,
+      closeOnBackpressureLimit: 0, // never: the write queue decides (typed as a number in this build)
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => this.onUpgrade(res, req, context),
+      open: (ws) => this.onOpen(ws),
+      message: (ws, message, isBinary) => this.onWsMessage(ws, message, isBinary),
+      drain: (ws) => ws.getUserData().conn?.flush(),
+      close: (ws, code, message) => this.onClose(ws, code, message),
+    });
+    // Every plain HTTP response closes its connection: an idle keep-alive
+    // connection would otherwise hold the thread open after the drain.
+    server.get('/healthz', (res) => {
+      res.writeStatus('200 OK').writeHeader('content-type', 'text/plain').end('ok', true);
+    });
+    server.get('/readyz', (res) => {
+      const ready = Atomics.load(this.phase, 0) === Phase.READY && !this.draining;
+      res
+        .writeStatus(ready ? '200 OK' : '503 Service Unavailable')
+        .writeHeader('content-type', 'text/plain')
+        .end(ready ? 'ready' : Atomics.load(this.phase, 0) === Phase.STARTING ? 'starting' : 'draining', true);
+    });
+    server.any('/*', (res) => {
+      res.writeStatus('404 Not Found').writeHeader('content-type', 'text/plain').end('not found', true);
+    });
+    return server;
+  }
+
+  private listen(port: number): void {
+    if (this.draining || this.server === null || this.uws === null) return;
+    const uws = this.uws;
+    const server = this.server;
+    const failed = (p: number): void =>
+      this.fatal(new ShardlineError(ErrorCode.LISTEN_FAILED, `shard ${this.shard} cannot listen on ${this.config.host}:${p} (in use, or not an address of this host)`));
+    const localPort = (token: UWS.us_listen_socket): number => uws.us_socket_local_port(token as unknown as UWS.us_socket);
+    const listening = (token: UWS.us_listen_socket): void => {
+      this.listenSocket = token;
+      this.poll = setInterval(() => this.pollWatched(), POLL_MS).unref();
+      this.post({ type: 'listening', shard: this.shard, port: localPort(token) });
+    };
+    server.listen(this.config.host, port, (token) => {
+      if (token === false) return failed(port);
+      if (port !== 0) return listening(token);
+      // uSockets sets SO_REUSEPORT only for a non-zero port: let the kernel pick
+      // one, then bind it again for real so the other shards can share it.
+      const picked = localPort(token);
+      uws.us_listen_socket_close(token);
+      server.listen(this.config.host, picked, (again) => (again === false ? failed(picked) : listening(again)));
+    });
+  }
+
+  private onUpgrade(res: UWS.HttpResponse, req: UWS.HttpRequest, context: UWS.us_socket_context_t): void {
+    if (this.draining) {
+      res.writeStatus('503 Service Unavailable').end('draining', true);
+      return;
+    }
+    const key = req.getHeader('sec-websocket-key');
+    const protocol = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const hook = this.app.upgrade;
+    if (hook === undefined) {
+      res.upgrade<UserData>({ data: undefined, conn: null }, key, protocol, extensions, context);
+      return;
+    }
+    const headers: Record<string, string> = {};
+    req.forEach((name, value) => {
+      headers[name] = value;
+    });
+    const request: UpgradeRequest = {
+      method: req.getCaseSensitiveMethod(),
+      url: req.getUrl(),
+      query: req.getQuery() ?? '',
+      headers,
+      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    };
+    const finish = (result: unknown): void => {
+      if (this.draining) {
+        res.writeStatus('503 Service Unavailable').end('draining', true);
+      } else if (result === false) {
+        res.writeStatus('401 Unauthorized').end('unauthorized', true);
+      } else {
+        res.upgrade<UserData>({ data: result, conn: null }, key, protocol, extensions, context);
+      }
+    };
+    const failed = (err: unknown): void => {
+      this.log('error', 'upgrade hook failed', errorFields(err));
+      res.writeStatus('500 Internal Server Error').end('internal error', true);
+    };
+    let result: unknown;
+    try {
+      result = hook(request);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (!isThenable(result)) {
+      finish(result);
+      return;
+    }
+    // Async upgrade: the response must be watched for abort and corked when we answer.
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    this.inflight++;
+    result.then(
+      (value) => {
+        if (!aborted) res.cork(() => finish(value));
+        this.hookSettled(null);
+      },
+      (err: unknown) => {
+        if (!aborted) res.cork(() => failed(err));
+        this.hookSettled(null);
+      },
+    );
+  }
+
+  private onOpen(ws: UWS.WebSocket<UserData>): void {
+    const ud = ws.getUserData();
+    const conn = new SocketConnection(this, ws, `${this.shard}.${++this.nextId}`, ud.data);
+    ud.conn = conn;
+    this.connections.add(conn);
+    if (this.draining) conn.drainClose = this.drainCloseFrame();
+    const hook = this.app.open;
+    if (hook !== undefined) this.run(conn, 'open', () => hook(conn));
+    if (this.draining) conn.maybeEnd();
+  }
+
+  private onWsMessage(ws: UWS.WebSocket<UserData>, message: ArrayBuffer, isBinary: boolean): void {
+    const conn = ws.getUserData().conn;
+    const hook = this.app.message;
+    if (conn === null || hook === undefined) return;
+    // uWS neuters `message` when this callback returns: the hook gets its own copy.
+    const data = Buffer.from(new Uint8Array(message));
+    this.run(conn, 'message', () => hook(conn, data, isBinary));
+  }
+
+  private onClose(ws: UWS.WebSocket<UserData>, code: number, message: ArrayBuffer): void {
+    const conn = ws.getUserData().conn;
+    if (conn === null) return;
+    this.connections.delete(conn);
+    conn.onClosed();
+    if (this.draining) this.drainCounts.connectionsClosed++;
+    const hook = this.app.close;
+    if (hook !== undefined) {
+      const reason = Buffer.from(message).toString('utf8');
+      this.run(null, 'close', () => hook(conn, code, reason));
+    }
+    this.checkDrained();
+  }
+
+  /** Runs a hook; an async one is tracked as in flight for its socket and the shard. */
+  private run(conn: SocketConnection | null, name: string, call: () => unknown): void {
+    let result: unknown;
+    try {
+      result = call();
+    } catch (err) {
+      this.hookFailed(conn, name, err);
+      return;
+    }
+    if (!isThenable(result)) return;
+    this.inflight++;
+    if (conn !== null) conn.inflight++;
+    result.then(
+      () => this.hookSettled(conn),
+      (err: unknown) => {
+        this.hookFailed(conn, name, err);
+        this.hookSettled(conn);
+      },
+    );
+  }
+
+  private hookSettled(conn: SocketConnection | null): void {
+    this.inflight--;
+    if (this.draining && !this.forced) this.drainCounts.handlersAwaited++;
+    conn?.hookDone();
+    this.checkDrained();
+  }
+
+  /** A hook threw: only its own socket is closed (1011); the details go to the server log, never to the client. */
+  private hookFailed(conn: SocketConnection | null, name: string, err: unknown): void {
+    this.stats.handlerErrors++;
+    this.log('error', `${name} hook failed`, { conn: conn?.id, code: ErrorCode.HANDLER_FAILED, ...errorFields(err) });
+    conn?.end(closeCodeFor[ErrorCode.HANDLER_FAILED], 'internal error');
+  }
+
+  // ---- write queues and pub/sub (ConnectionHost) ----------------------------
+
+  watch(conn: SocketConnection): void {
+    this.watched.add(conn);
+  }
+
+  unwatch(conn: SocketConnection): void {
+    this.watched.delete(conn);
+  }
+
+  private pollWatched(): void {
+    for (const conn of this.watched) conn.flush();
+  }
+
+  slowConsumer(conn: SocketConnection, queuedBytes: number): void {
+    this.stats.slowConsumerCloses++;
+    this.log('warn', 'slow consumer closed', {
+      conn: conn.id,
+      code: ErrorCode.SLOW_CONSUMER,
+      closeCode: closeCodeFor[ErrorCode.SLOW_CONSUMER],
+      queuedBytes,
+    });
+  }
+
+  subscribe(conn: SocketConnection, topic: string): void {
+    let subs = this.topics.get(topic);
+    if (subs === undefined) this.topics.set(topic, (subs = new Set()));
+    subs.add(conn);
+  }
+
+  unsubscribe(conn: SocketConnection, topic: string): void {
+    const subs = this.topics.get(topic);
+    if (subs === undefined) return;
+    subs.delete(conn);
+    if (subs.size === 0) this.topics.delete(topic);
+  }
+
+  /** Local subscribers at once; other shards through the primary (one FIFO port each way keeps order). */
+  publish(topic: string, data: Payload, isBinary: boolean): void {
+    this.deliver(topic, data, isBinary);
+    if (this.config.shards < 2) return;
+    if (typeof data === 'string') {
+      this.post({ type: 'publish', shard: this.shard, topic, payload: data, binary: isBinary });
+      return;
+    }
+    // Copy into a buffer of its own and transfer it: the caller may reuse its bytes.
+    const view = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const copy = view.slice();
+    this.post({ type: 'publish', shard: this.shard, topic, payload: copy, binary: isBinary }, [copy.buffer]);
+  }
+
+  private deliver(topic: string, payload: PublishPayload | Payload, isBinary: boolean): void {
+    const subs = this.topics.get(topic);
+    if (subs === undefined) return;
+    for (const conn of subs) conn.send(payload, isBinary);
+  }
+
+  // ---- drain ---------------------------------------------------------------
+
+  private drainCloseFrame(): { code: number; reason: string } {
+    return { code: this.config.drain.closeCode, reason: truncateReason(this.config.drain.closeReason) };
+  }
+
+  private closeListenSocket(): void {
+    if (this.listenSocket !== null && this.uws !== null) {
+      this.uws.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = null; // a second close must be a no-op
+    }
+  }
+
+  private beginDrain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.drainStartedAt = performance.now();
+    this.closeListenSocket();
+    const frame = this.drainCloseFrame();
+    for (const conn of this.connections) {
+      conn.drainClose = frame;
+      conn.maybeEnd(); // may close it (and remove it from the set) right away
+    }
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (!this.draining || this.forced || this.stopping !== null) return;
+    if (this.connections.size > 0 || this.inflight > 0) return;
+    this.stopping = this.runStop();
+    void this.stopping.then((stopHook) => this.report(stopHook));
+  }
+
+  private async runStop(): Promise<DrainReport['stopHook']> {
+    const hook = this.app.stop;
+    if (hook === undefined) return 'none';
+    try {
+      await hook();
+      return 'ok';
+    } catch (err) {
+      this.log('error', 'stop hook failed', errorFields(err));
+      return 'failed';
+    }
+  }
+
+  /** Deadline or second signal: close what is left at once, then report. */
+  private force(): void {
+    if (this.forced || this.reported) return;
+    if (!this.draining) {
+      this.draining = true;
+      this.drainStartedAt = performance.now();
+    }
+    this.forced = true;
+    this.closeListenSocket();
+    this.drainCounts.handlersAbandoned = this.inflight;
+    for (const conn of [...this.connections]) {
+      this.drainCounts.connectionsForced++;
+      conn.abort(); // ws.close(): uWS calls onClose synchronously
+    }
+    this.stopping ??= this.runStop();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<DrainReport['stopHook']>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), FORCED_STOP_GRACE_MS);
+    });
+    void Promise.race([this.stopping, grace]).then((stopHook) => {
+      clearTimeout(timer);
+      this.report(stopHook);
+    });
+  }
+
+  private report(stopHook: DrainReport['stopHook']): void {
+    if (this.reported) return;
+    this.reported = true;
+    if (this.poll !== null) clearInterval(this.poll);
+    const report: DrainReport = {
+      shard: this.shard,
+      ...this.drainCounts,
+      messagesFlushed: this.stats.messagesFlushed,
+      messagesDropped: this.stats.messagesDropped,
+      slowConsumerCloses: this.stats.slowConsumerCloses,
+      stopHook,
+      forced: this.forced,
+      durationMs: Math.round(performance.now() - this.drainStartedAt),
+    };
+    this.post({ type: 'drained', shard: this.shard, report });
+    // Nothing is left to keep the thread alive but uWS's closing sockets: it exits by itself.
+    this.port.close();
+  }
+}

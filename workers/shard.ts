@@ -1,0 +1,14 @@
+/**
+ * Shard thread entry point. The primary hands over this shard's own
+ * MessagePort in the first message; everything after that goes over it.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { ShardInit, ToShard } from '../src/protocol.js';
+import { Shard } from '../src/shard/shard.js';
+
+if (parentPort === null) throw new Error('workers/shard.js must run as a worker thread');
+
+parentPort.once('message', (msg: ToShard) => {
+  if (msg.type !== 'init') throw new Error(`this should not happen: shard expected init, got ${msg.type}`);
+  void new Shard(workerData as ShardInit, msg.port).start();
+});
