@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './primary/logger.js';
 import { ShardlineServer, type ShutdownSummary } from './primary/server.js';
 
 export { defineApp, type App, type Connection, type Payload, type UpgradeRequest } from './app.js';
+export { default as defaultApp } from './default-app.js';
 export { DEFAULTS, resolveConfig, type ConfigInput, type ConfigOverrides, type ResolvedConfig } from './config.js';
 export { CloseCode, ErrorCode, ShardlineError, type WireError } from './errors.js';
 export type { DrainReport } from './protocol.js';

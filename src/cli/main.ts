@@ -36,24 +36,26 @@ async function check(cmd: Command): Promise<number> {
 async function start(cmd: Command): Promise<number> {
   const config = resolveConfig({ file: cmd.configFile, overrides: cmd.overrides });
   const logger = createLogger();
-  const server = new ShardlineServer(config, { logger });
 
+  // Handlers go in before the shards start: a signal during start-up drains too.
   // First SIGTERM/SIGINT: drain. Any further signal: force.
+  let server: ShardlineServer | null = null;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
     if (signals === 1) {
-      void server.drain(signal);
+      void server?.drain(signal);
     } else {
       logger.warn({ signal }, 'second signal: forcing the drain');
-      void server.force('signal');
+      void server?.force('signal');
     }
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  server = new ShardlineServer(config, { logger });
 
   const summary = await server.closed;
-  if (summary.error !== undefined && !server.port) {
+  if (summary.error !== undefined && server.port === 0) {
     // Never got to serve: the one line an operator needs, on stderr.
     process.stderr.write(`shardline: ${summary.error.message}\n`);
   }

@@ -92,6 +92,7 @@ export class ShardlineServer {
       this.resolveClosed = resolve;
     });
     Atomics.store(this.phase, 0, Phase.STARTING);
+    this.log.info({ shards: config.shards, port: config.port, host: config.host, app: config.app ?? 'built-in' }, 'starting');
     for (let id = 0; id < config.shards; id++) this.spawn(id);
   }
 
