@@ -41,6 +41,8 @@ export interface DrainReport {
   handlersAwaited: number;
   /** Hooks still running when the drain was forced. */
   handlersAbandoned: number;
+  /** Messages that waited in a write queue because their socket was backpressured, over the shard's life. */
+  messagesQueued: number;
   /** Queued messages written out after the drain began. */
   messagesFlushed: number;
   /** Messages accepted or published for a socket but never written to it, over the shard's life. */

@@ -27,6 +27,8 @@ export const HIGH_WATER_BYTES = 64 * 1024;
 export const UWS_MAX_BACKPRESSURE = 64 * 1024 * 1024;
 
 export interface ShardStats {
+  /** Messages that had to wait in a JS queue (the socket was backpressured). */
+  messagesQueued: number;
   messagesDropped: number;
   messagesFlushed: number;
   slowConsumerCloses: number;
@@ -148,6 +150,7 @@ export class SocketConnection implements Connection {
     }
     this.queue.push({ data, binary, bytes });
     this.queuedBytes += bytes;
+    this.host.stats.messagesQueued++;
     return true;
   }
 

@@ -49,7 +49,7 @@ export class Shard implements ConnectionHost {
   readonly shard: number;
   readonly maxQueueBytes: number;
   readonly dropNewest: boolean;
-  readonly stats: ShardStats = { messagesDropped: 0, messagesFlushed: 0, slowConsumerCloses: 0, handlerErrors: 0 };
+  readonly stats: ShardStats = { messagesQueued: 0, messagesDropped: 0, messagesFlushed: 0, slowConsumerCloses: 0, handlerErrors: 0 };
   draining = false;
 
   private readonly config: ResolvedConfig;
@@ -459,6 +459,7 @@ export class Shard implements ConnectionHost {
     const report: DrainReport = {
       shard: this.shard,
       ...this.drainCounts,
+      messagesQueued: this.stats.messagesQueued,
       messagesFlushed: this.stats.messagesFlushed,
       messagesDropped: this.stats.messagesDropped,
       slowConsumerCloses: this.stats.slowConsumerCloses,

@@ -1,0 +1,81 @@
+/**
+ * Cross-shard publish through the primary, and the built-in app's protocol.
+ */
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { connect, connectMany } from './helpers/client.js';
+import { FIXTURES, startServer } from './helpers/server.js';
+
+describe('publish', () => {
+  it('reaches every subscriber on every one of 4 shards exactly once, in order', async () => {
+    const server = await startServer(['--shards', '4', '--app', join(FIXTURES, 'whoami.mjs')]);
+    const subs = await connectMany(server.port, 40);
+    await Promise.all(subs.map((s) => s.waitFor(1)));
+    const shards = new Set(subs.map((s) => s.messages[0]));
+    expect(shards.size).toBe(4); // the subscribers really are spread over all shards
+
+    for (const s of subs) s.ws.send(JSON.stringify({ subscribe: 'news' }));
+    await Promise.all(subs.map((s) => s.waitFor(2))); // the echo confirms the subscription
+
+    const publisher = await connect(server.port);
+    await publisher.waitFor(1);
+    const N = 50;
+    for (let i = 0; i < N; i++) publisher.ws.send(JSON.stringify({ publish: 'news', data: i }));
+    await Promise.all(subs.map((s) => s.waitFor(2 + N)));
+    await sleep(200); // anything duplicated would arrive by now
+
+    for (const s of subs) {
+      const got = s.messages.slice(2).map((m) => JSON.parse(String(m)) as { topic: string; data: number });
+      expect(got).toEqual(Array.from({ length: N }, (_, i) => ({ topic: 'news', data: i })));
+    }
+    // The publisher is not subscribed: it only got its echoes.
+    await publisher.waitFor(1 + N);
+    expect(publisher.messages.slice(1).every((m) => String(m).startsWith('{"publish"'))).toBe(true);
+
+    server.signal('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it('stops delivering after unsubscribe', async () => {
+    const server = await startServer(['--shards', '2']);
+    const sub = await connect(server.port);
+    const pub = await connect(server.port);
+    sub.ws.send(JSON.stringify({ subscribe: 't' }));
+    await sub.waitFor(1);
+    pub.ws.send(JSON.stringify({ publish: 't', data: 'one' }));
+    await sub.waitFor(2);
+    sub.ws.send(JSON.stringify({ unsubscribe: 't' }));
+    await sub.waitFor(3);
+    pub.ws.send(JSON.stringify({ publish: 't', data: 'two' }));
+    await pub.waitFor(2);
+    await sleep(200);
+    expect(sub.messages.map(String)).toEqual([
+      '{"subscribe":"t"}',
+      '{"topic":"t","data":"one"}',
+      '{"unsubscribe":"t"}',
+    ]);
+    server.signal('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+});
+
+describe('built-in app', () => {
+  it('echoes text and binary, and answers health checks', async () => {
+    const server = await startServer(['--shards', '2']);
+    const c = await connect(server.port);
+    c.ws.send('hello');
+    c.ws.send(Buffer.from([0, 1, 2, 255]));
+    c.ws.send('{not json');
+    await c.waitFor(3);
+    expect(c.messages[0]).toBe('hello');
+    expect(Buffer.isBuffer(c.messages[1]) && [...(c.messages[1] as Buffer)]).toEqual([0, 1, 2, 255]);
+    expect(c.messages[2]).toBe('{not json');
+    const { httpStatus } = await import('./helpers/client.js');
+    expect(await httpStatus(server.port, '/healthz')).toBe(200);
+    expect(await httpStatus(server.port, '/readyz')).toBe(200);
+    expect(await httpStatus(server.port, '/nope')).toBe(404);
+    server.signal('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+});
