@@ -10,5 +10,9 @@ if (parentPort === null) throw new Error('workers/shard.js must run as a worker 
 
 parentPort.once('message', (msg: ToShard) => {
   if (msg.type !== 'init') throw new Error(`this should not happen: shard expected init, got ${msg.type}`);
-  void new Shard(workerData as ShardInit, msg.port).start();
+  const shard = new Shard(workerData as ShardInit, msg.port);
+  // Letting the thread die with uWS handles open would abort the whole process.
+  process.on('uncaughtException', (err) => shard.crash(err));
+  process.on('unhandledRejection', (reason) => shard.crash(reason));
+  void shard.start();
 });

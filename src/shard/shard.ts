@@ -110,6 +110,23 @@ export class Shard implements ConnectionHost {
     this.port.close();
   }
 
+  /**
+   * An exception escaped the app (a timer, an un-awaited promise): the shard's
+   * state is unknown, so it stops serving. It must still close its own sockets
+   * and listen socket, because a thread that dies with uWS handles open aborts
+   * the whole process.
+   */
+  crash(err: unknown): void {
+    if (this.reported) return;
+    const wire = toWire(err);
+    this.post({
+      type: 'fatal',
+      shard: this.shard,
+      error: { code: ErrorCode.SHARD_FAILED, message: `shard ${this.shard} crashed: ${wire.message}`, stack: wire.stack },
+    });
+    this.force();
+  }
+
   private onMessage(msg: ToShard): void {
     switch (msg.type) {
       case 'listen':
