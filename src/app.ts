@@ -3,6 +3,8 @@
  * hooks. Hooks run inside the shard threads; every hook may be async.
  */
 
+import type { TransferListItem } from 'node:worker_threads';
+
 /** What an app may send: text as a string, binary as bytes. */
 export type Payload = string | ArrayBuffer | Uint8Array;
 
@@ -14,6 +16,11 @@ export interface UpgradeRequest {
   /** Header names are lower-case. */
   readonly headers: Readonly<Record<string, string>>;
   readonly remoteAddress: string;
+}
+
+export interface OffloadOptions {
+  /** ArrayBuffers (or MessagePorts) to move to the pool instead of copying. */
+  transfer?: TransferListItem[];
 }
 
 export interface Connection<Data = unknown> {
@@ -39,6 +46,13 @@ export interface Connection<Data = unknown> {
   readonly bufferedBytes: number;
   /** True once the socket is closing or closed; sends are then refused. */
   readonly closed: boolean;
+  /**
+   * Runs a task of the offload module (offload.module) in the worker pool and
+   * resolves with its result; rejects with an OffloadError (see its `code`).
+   * A drain waits for it before this socket's close frame; once that frame is
+   * sent, new calls reject with SHARDLINE_OFFLOAD_SHUTTING_DOWN.
+   */
+  offload<T = unknown>(task: string, payload?: unknown, opts?: OffloadOptions): Promise<T>;
 }
 
 type MaybePromise<T> = T | Promise<T>;

@@ -32,6 +32,11 @@ export const DEFAULTS = {
     maxPayloadBytes: 64 * KiB, // largest message a client may send
   },
   idleTimeoutSec: 120, // 0 = off
+  offload: {
+    threads: 'auto', // pool threads; auto = available cores
+    maxQueue: 'auto', // tasks waiting for a thread; auto = piscina's (threads squared)
+    taskTimeoutMs: 30_000, // a task running longer is aborted (its pool thread is replaced)
+  },
 } as const;
 
 /** Close codes an endpoint may send (RFC 6455 7.4.1/7.4.2; 1004-1006 and 1015 are reserved). */
@@ -64,6 +69,13 @@ const limitsSchema = z.strictObject({
   maxPayloadBytes: z.number().int().min(1).max(2 ** 31).default(DEFAULTS.limits.maxPayloadBytes),
 });
 
+const offloadSchema = z.strictObject({
+  module: z.string().min(1).optional(),
+  threads: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(DEFAULTS.offload.threads),
+  maxQueue: z.union([z.literal('auto'), z.number().int().min(0).max(1_000_000)]).default(DEFAULTS.offload.maxQueue),
+  taskTimeoutMs: z.number().int().min(1).max(3_600_000).default(DEFAULTS.offload.taskTimeoutMs),
+});
+
 export const configSchema = z.strictObject({
   port: port.default(DEFAULTS.port),
   host: z.string().min(1).default(DEFAULTS.host),
@@ -72,6 +84,7 @@ export const configSchema = z.strictObject({
   drain: drainSchema.prefault({}),
   backpressure: backpressureSchema.prefault({}),
   limits: limitsSchema.prefault({}),
+  offload: offloadSchema.prefault({}),
   idleTimeoutSec: z
     .number()
     .int()
@@ -91,6 +104,13 @@ export interface ResolvedConfig {
   readonly backpressure: Readonly<z.output<typeof backpressureSchema>>;
   readonly limits: Readonly<z.output<typeof limitsSchema>>;
   readonly idleTimeoutSec: number;
+  readonly offload: {
+    /** Absolute path of the tasks module, or null when offloading is off. */
+    readonly module: string | null;
+    readonly threads: number;
+    readonly maxQueue: number | 'auto';
+    readonly taskTimeoutMs: number;
+  };
 }
 
 /** Values given on the command line; they override the file. */
@@ -206,9 +226,9 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
 
   let app: string | null = null;
   if (o.app !== undefined) {
-    app = resolveAppPath(o.app, cwd, 'command line', '--app');
+    app = resolveModulePath(o.app, cwd, 'command line', '--app', 'app module');
   } else if (merged.app !== undefined) {
-    app = resolveAppPath(merged.app, appBase, source, 'app');
+    app = resolveModulePath(merged.app, appBase, source, 'app', 'app module');
   }
 
   const resolved: ResolvedConfig = {
@@ -220,14 +240,20 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
     backpressure: merged.backpressure,
     limits: merged.limits,
     idleTimeoutSec: merged.idleTimeoutSec,
+    offload: {
+      module: merged.offload.module === undefined ? null : resolveModulePath(merged.offload.module, appBase, source, 'offload.module', 'tasks module'),
+      threads: merged.offload.threads === 'auto' ? availableParallelism() : merged.offload.threads,
+      maxQueue: merged.offload.maxQueue,
+      taskTimeoutMs: merged.offload.taskTimeoutMs,
+    },
   };
   return deepFreeze(resolved);
 }
 
-function resolveAppPath(path: string, base: string, source: string, key: string): string {
+function resolveModulePath(path: string, base: string, source: string, key: string, what: string): string {
   const abs = resolve(base, path);
   if (!existsSync(abs) || !statSync(abs).isFile()) {
-    throw configError(source, key, `app module not found: ${abs}`);
+    throw configError(source, key, `${what} not found: ${abs}`);
   }
   return abs;
 }

@@ -34,6 +34,22 @@ export const ErrorCode = {
   SLOW_CONSUMER: 'SHARDLINE_SLOW_CONSUMER',
   /** An app hook threw or rejected while handling one socket. Close 1011. */
   HANDLER_FAILED: 'SHARDLINE_HANDLER_FAILED',
+  /** The offload tasks module cannot be loaded or exports no task. Exit 2. */
+  OFFLOAD_INVALID: 'SHARDLINE_OFFLOAD_INVALID',
+  /** offload() was called but no `offload.module` is configured. */
+  OFFLOAD_NOT_CONFIGURED: 'SHARDLINE_OFFLOAD_NOT_CONFIGURED',
+  /** offload() named a task the tasks module does not export. */
+  OFFLOAD_UNKNOWN_TASK: 'SHARDLINE_OFFLOAD_UNKNOWN_TASK',
+  /** The task threw or rejected; `taskErrorName` holds its error's name. */
+  OFFLOAD_TASK_FAILED: 'SHARDLINE_OFFLOAD_TASK_FAILED',
+  /** The pool's queue is full (offload.maxQueue). */
+  OFFLOAD_QUEUE_FULL: 'SHARDLINE_OFFLOAD_QUEUE_FULL',
+  /** The task ran longer than offload.taskTimeoutMs and was aborted. */
+  OFFLOAD_TIMEOUT: 'SHARDLINE_OFFLOAD_TIMEOUT',
+  /** The payload cannot be structured-cloned (functions, sockets...). */
+  OFFLOAD_NOT_CLONEABLE: 'SHARDLINE_OFFLOAD_NOT_CLONEABLE',
+  /** offload() after the socket's close frame was sent, or after the shard stopped. */
+  OFFLOAD_SHUTTING_DOWN: 'SHARDLINE_OFFLOAD_SHUTTING_DOWN',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -49,6 +65,7 @@ export function exitCodeFor(code: string): number {
     case ErrorCode.CONFIG_INVALID:
     case ErrorCode.ARGS_INVALID:
     case ErrorCode.APP_INVALID:
+    case ErrorCode.OFFLOAD_INVALID:
       return 2;
     default:
       return 1;
@@ -64,11 +81,24 @@ export class ShardlineError extends Error {
   }
 }
 
+/** What offload() rejects with. */
+export class OffloadError extends ShardlineError {
+  /** For OFFLOAD_TASK_FAILED: the `name` of the error the task threw (e.g. 'TypeError'). */
+  readonly taskErrorName: string | undefined;
+  constructor(code: ErrorCode, message: string, taskErrorName?: string) {
+    super(code, message);
+    this.name = 'OffloadError';
+    this.taskErrorName = taskErrorName;
+  }
+}
+
 /** Errors cross threads as plain data: structured clone drops custom properties. */
 export interface WireError {
   code: string;
   message: string;
   stack?: string | undefined;
+  /** OFFLOAD_TASK_FAILED: the task's own error name. */
+  name?: string | undefined;
 }
 
 export function toWire(err: unknown): WireError {

@@ -26,10 +26,13 @@ export type PublishPayload = string | Uint8Array;
 
 export type ToShard =
   | { type: 'init'; port: MessagePort }
-  | { type: 'listen'; port: number }
+  /** `tasks`: the offload task names (null when offloading is off). */
+  | { type: 'listen'; port: number; tasks: string[] | null }
   | { type: 'drain' }
   | { type: 'force'; reason: 'deadline' | 'signal' | 'failure' }
-  | { type: 'publish'; topic: string; payload: PublishPayload; binary: boolean };
+  | { type: 'publish'; topic: string; payload: PublishPayload; binary: boolean }
+  | { type: 'offload-result'; id: number; ok: true; value: unknown }
+  | { type: 'offload-result'; id: number; ok: false; error: WireError };
 
 export interface DrainReport {
   shard: number;
@@ -45,6 +48,10 @@ export interface DrainReport {
   messagesQueued: number;
   /** Queued messages written out after the drain began. */
   messagesFlushed: number;
+  /** Offloaded tasks that settled after the drain began (their results were handed to the app). */
+  offloadAwaited: number;
+  /** Offloaded tasks still pending when the drain was forced. */
+  offloadAbandoned: number;
   /** Messages accepted or published for a socket but never written to it, over the shard's life. */
   messagesDropped: number;
   /** Sockets closed because their write queue overflowed, over the shard's life. */
@@ -61,6 +68,7 @@ export type FromShard =
   | { type: 'loaded'; shard: number }
   | { type: 'listening'; shard: number; port: number }
   | { type: 'publish'; shard: number; topic: string; payload: PublishPayload; binary: boolean }
+  | { type: 'offload'; shard: number; id: number; task: string; payload: unknown }
   | { type: 'log'; shard: number; level: LogLevel; msg: string; fields: Record<string, unknown> }
   | { type: 'drained'; shard: number; report: DrainReport }
   | { type: 'fatal'; shard: number; error: WireError };

@@ -16,10 +16,11 @@
  *      `closed` resolves with the exit code. Threads are never terminate()d:
  *      with uWS handles open that aborts the whole process.
  */
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import type { ResolvedConfig } from '../config.js';
-import { ErrorCode, exitCodeFor, type WireError } from '../errors.js';
+import { ErrorCode, exitCodeFor, toWire, type WireError } from '../errors.js';
 import { Phase, assertNever, type DrainReport, type FromShard, type ShardInit, type ToShard } from '../protocol.js';
+import { OffloadPool } from '../offload/pool.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -72,6 +73,7 @@ export class ShardlineServer {
   private resolveClosed!: (s: ShutdownSummary) => void;
 
   private draining = false;
+  private finishing = false;
   private forced = false;
   private reason = '';
   private error: WireError | undefined;
@@ -79,6 +81,10 @@ export class ShardlineServer {
   private delayTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private exitTimer: NodeJS.Timeout | undefined;
+  private readonly pool: OffloadPool | null;
+  /** Offload task names, once the pool has imported the tasks module (null: offloading is off). */
+  private tasks: string[] | null = null;
+  private tasksLoaded: Promise<void>;
 
   constructor(config: ResolvedConfig, opts: ServerOptions) {
     this.config = config;
@@ -93,6 +99,22 @@ export class ShardlineServer {
     });
     Atomics.store(this.phase, 0, Phase.STARTING);
     this.log.info({ shards: config.shards, port: config.port, host: config.host, app: config.app ?? 'built-in' }, 'starting');
+    const { module, ...offload } = config.offload;
+    this.pool = module === null ? null : new OffloadPool({ module, ...offload });
+    this.tasksLoaded =
+      this.pool === null
+        ? Promise.resolve()
+        : this.pool.listTasks().then(
+            (names) => {
+              this.tasks = names;
+              this.log.info({ module, tasks: names, threads: offload.threads }, 'offload pool ready');
+            },
+            (err: unknown) => {
+              const wire = toWire(err);
+              this.log.error({ code: wire.code }, wire.message);
+              this.fail(wire);
+            },
+          );
     for (let id = 0; id < config.shards; id++) this.spawn(id);
   }
 
@@ -111,7 +133,7 @@ export class ShardlineServer {
     worker.postMessage({ type: 'init', port: port2 } satisfies ToShard, [port2]);
   }
 
-  private send(slot: ShardSlot, msg: ToShard, transfer?: ArrayBuffer[]): void {
+  private send(slot: ShardSlot, msg: ToShard, transfer?: readonly TransferListItem[]): void {
     if (!slot.exited) slot.port.postMessage(msg, transfer);
   }
 
@@ -119,13 +141,17 @@ export class ShardlineServer {
     switch (msg.type) {
       case 'loaded':
         slot.loaded = true;
-        if (!this.draining && this.shards.every((s) => s.loaded)) this.send(this.shards[0] as ShardSlot, { type: 'listen', port: this.config.port });
+        if (this.shards.every((s) => s.loaded)) {
+          void this.tasksLoaded.then(() => {
+            if (!this.draining) this.send(this.shards[0] as ShardSlot, { type: 'listen', port: this.config.port, tasks: this.tasks });
+          });
+        }
         break;
       case 'listening':
         slot.listening = true;
         if (slot.id === 0) {
           this.port = msg.port;
-          for (const other of this.shards.slice(1)) this.send(other, { type: 'listen', port: msg.port });
+          for (const other of this.shards.slice(1)) this.send(other, { type: 'listen', port: msg.port, tasks: this.tasks });
         }
         if (!this.draining && this.shards.every((s) => s.listening)) {
           Atomics.store(this.phase, 0, Phase.READY);
@@ -137,6 +163,9 @@ export class ShardlineServer {
         for (const other of this.shards) {
           if (other !== slot) this.send(other, { type: 'publish', topic: msg.topic, payload: msg.payload, binary: msg.binary });
         }
+        break;
+      case 'offload':
+        void this.runOffload(slot, msg.id, msg.task, msg.payload);
         break;
       case 'log':
         this.log[msg.level]({ shard: msg.shard, ...msg.fields }, msg.msg);
@@ -151,6 +180,20 @@ export class ShardlineServer {
         break;
       default:
         assertNever(msg, 'primary');
+    }
+  }
+
+  private async runOffload(slot: ShardSlot, id: number, task: string, payload: unknown): Promise<void> {
+    const outcome =
+      this.pool === null
+        ? ({ ok: false, error: { code: ErrorCode.OFFLOAD_NOT_CONFIGURED, message: 'no offload.module is configured' } } as const)
+        : await this.pool.run(task, payload);
+    const msg: ToShard = { type: 'offload-result', id, ...outcome };
+    try {
+      this.send(slot, msg, outcome.ok && outcome.value instanceof ArrayBuffer ? [outcome.value] : undefined);
+    } catch (err) {
+      // The task's result cannot be cloned (a function, say): the caller gets a typed error.
+      this.send(slot, { type: 'offload-result', id, ok: false, error: { code: ErrorCode.OFFLOAD_TASK_FAILED, message: `task '${task}' returned a value that cannot be sent back: ${(err as Error).message}`, name: 'DataCloneError' } });
     }
   }
 
@@ -227,9 +270,23 @@ export class ShardlineServer {
     return this.closed;
   }
 
+  /** Every shard thread has exited: no task result can be delivered any more, so the pool may close. */
   private finish(): void {
+    if (this.finishing) return;
+    this.finishing = true;
     clearTimeout(this.delayTimer);
     clearTimeout(this.deadlineTimer);
+    const pool = this.pool === null ? Promise.resolve() : this.pool.close(this.forced || this.error !== undefined);
+    void pool.then(
+      () => this.summarize(),
+      (err: unknown) => {
+        this.log.error({ err }, 'offload pool did not close cleanly');
+        this.summarize();
+      },
+    );
+  }
+
+  private summarize(): void {
     clearTimeout(this.exitTimer);
     const reports = this.shards.map((s) => s.report).filter((r): r is DrainReport => r !== null);
     const exitCode = this.error !== undefined ? exitCodeFor(this.error.code) : this.forced ? 1 : 0;
@@ -241,7 +298,9 @@ export class ShardlineServer {
       reports,
       error: this.error,
     };
-    const total = (key: 'connectionsClosed' | 'connectionsForced' | 'messagesDropped' | 'messagesFlushed' | 'handlersAbandoned') =>
+    const total = (
+      key: 'connectionsClosed' | 'connectionsForced' | 'messagesDropped' | 'messagesFlushed' | 'handlersAbandoned' | 'offloadAwaited' | 'offloadAbandoned',
+    ) =>
       reports.reduce((sum, r) => sum + r[key], 0);
     this.log[exitCode === 0 ? 'info' : 'warn'](
       {
@@ -255,6 +314,8 @@ export class ShardlineServer {
         messagesFlushed: total('messagesFlushed'),
         messagesDropped: total('messagesDropped'),
         handlersAbandoned: total('handlersAbandoned'),
+        offloadAwaited: total('offloadAwaited'),
+        offloadAbandoned: total('offloadAbandoned'),
       },
       'stopped',
     );

@@ -17,7 +17,7 @@
  *   buffer is under HIGH_WATER_BYTES, so the close frame goes out after the data.
  * - State is lazy: an idle socket holds no queue array and no topic set.
  */
-import type { Connection, Payload } from '../app.js';
+import type { Connection, OffloadOptions, Payload } from '../app.js';
 import { CloseCode, ErrorCode, closeCodeFor, truncateReason } from '../errors.js';
 import type { UWS } from './uws.js';
 
@@ -50,6 +50,8 @@ export interface ConnectionHost {
   unsubscribe(conn: SocketConnection, topic: string): void;
   publish(topic: string, data: Payload, isBinary: boolean): void;
   slowConsumer(conn: SocketConnection, queuedBytes: number): void;
+  /** Runs an offload task; tracked as in flight for the socket until the app has seen the result. */
+  offload(conn: SocketConnection | null, task: string, payload: unknown, opts?: OffloadOptions): Promise<unknown>;
 }
 
 export interface UserData {
@@ -104,6 +106,11 @@ export class SocketConnection implements Connection {
 
   get bufferedBytes(): number {
     return this.queuedBytes + (this.ws !== null && !this.ended ? this.ws.getBufferedAmount() : 0);
+  }
+
+  /** True once the close frame was sent (or the socket is gone). */
+  get closeSent(): boolean {
+    return this.ws === null || this.ended;
   }
 
   get queuedMessages(): number {
@@ -221,6 +228,10 @@ export class SocketConnection implements Connection {
 
   publish(topic: string, data: Payload, isBinary = false): void {
     this.host.publish(topic, data, isBinary);
+  }
+
+  offload<T = unknown>(task: string, payload?: unknown, opts?: OffloadOptions): Promise<T> {
+    return this.host.offload(this, task, payload, opts) as Promise<T>;
   }
 
   end(code: number = CloseCode.NORMAL, reason = ''): void {

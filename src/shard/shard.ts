@@ -14,11 +14,12 @@
  * `force` (deadline or second signal) closes what is left without close frames,
  * gives stop() a short grace, and reports.
  */
-import type { MessagePort } from 'node:worker_threads';
-import type { App, Payload, UpgradeRequest } from '../app.js';
+import type { MessagePort, TransferListItem } from 'node:worker_threads';
+import type { App, OffloadOptions, Payload, UpgradeRequest } from '../app.js';
 import { loadApp } from '../app-loader.js';
 import type { ResolvedConfig } from '../config.js';
-import { ErrorCode, ShardlineError, closeCodeFor, toWire, truncateReason } from '../errors.js';
+import { ErrorCode, OffloadError, ShardlineError, closeCodeFor, toWire, truncateReason } from '../errors.js';
+import { OffloadClient } from './offload-client.js';
 import {
   Phase,
   assertNever,
@@ -31,6 +32,9 @@ import {
 } from '../protocol.js';
 import { SocketConnection, UWS_MAX_BACKPRESSURE, type ConnectionHost, type ShardStats, type UserData } from './connection.js';
 import { loadUws, type UWS } from './uws.js';
+
+/** Where the standalone offload() finds the shard of the thread it runs in. */
+export const OFFLOAD_HOOK = Symbol.for('shardline.offload');
 
 /** How often sockets with a queue (or waiting to end) are re-checked, in case uWS's drain event was missed. */
 const POLL_MS = 25;
@@ -72,7 +76,15 @@ export class Shard implements ConnectionHost {
   private forced = false;
   private stopping: Promise<DrainReport['stopHook']> | null = null;
   private reported = false;
-  private readonly drainCounts = { connectionsClosed: 0, connectionsForced: 0, handlersAwaited: 0, handlersAbandoned: 0 };
+  private readonly drainCounts = {
+    connectionsClosed: 0,
+    connectionsForced: 0,
+    handlersAwaited: 0,
+    handlersAbandoned: 0,
+    offloadAwaited: 0,
+    offloadAbandoned: 0,
+  };
+  private readonly offloader: OffloadClient;
 
   constructor(init: ShardInit, port: MessagePort) {
     this.shard = init.shard;
@@ -81,11 +93,15 @@ export class Shard implements ConnectionHost {
     this.port = port;
     this.maxQueueBytes = init.config.backpressure.maxQueueBytes;
     this.dropNewest = init.config.backpressure.onOverflow === 'drop-newest';
+    this.offloader = new OffloadClient(this.shard, (msg, transfer) => this.post(msg, transfer));
   }
 
   /** Loads uWS and the app, builds the uWS app, then waits for `listen`. */
   async start(): Promise<void> {
     this.port.on('message', (msg: ToShard) => this.onMessage(msg));
+    // The standalone offload() of the public API finds this thread's shard here.
+    (globalThis as Record<symbol, unknown>)[OFFLOAD_HOOK] = (task: string, payload: unknown, opts?: OffloadOptions) =>
+      this.offload(null, task, payload, opts);
     try {
       this.uws = loadUws().uws;
       this.app = await loadApp(this.config.app);
@@ -97,7 +113,7 @@ export class Shard implements ConnectionHost {
     this.post({ type: 'loaded', shard: this.shard });
   }
 
-  private post(msg: FromShard, transfer?: ArrayBuffer[]): void {
+  private post(msg: FromShard, transfer?: readonly TransferListItem[]): void {
     this.port.postMessage(msg, transfer);
   }
 
@@ -130,7 +146,11 @@ export class Shard implements ConnectionHost {
   private onMessage(msg: ToShard): void {
     switch (msg.type) {
       case 'listen':
+        this.offloader.tasks = msg.tasks === null ? null : new Set(msg.tasks);
         this.listen(msg.port);
+        break;
+      case 'offload-result':
+        this.offloader.settle(msg.id, msg);
         break;
       case 'drain':
         this.beginDrain();
@@ -366,6 +386,27 @@ export class Shard implements ConnectionHost {
     });
   }
 
+  offload(conn: SocketConnection | null, task: string, payload: unknown, opts?: OffloadOptions): Promise<unknown> {
+    if (conn !== null && conn.closeSent) {
+      return Promise.reject(new OffloadError(ErrorCode.OFFLOAD_SHUTTING_DOWN, 'the socket is closing'));
+    }
+    const result = this.offloader.run(task, payload, opts);
+    this.inflight++;
+    if (conn !== null) conn.inflight++;
+    // Settled one macrotask later, so that the app's own continuation (which
+    // sends the reply) runs before the socket may be ended by the drain.
+    const settled = (): void => {
+      setImmediate(() => {
+        this.inflight--;
+        if (this.draining && !this.forced) this.drainCounts.offloadAwaited++;
+        conn?.hookDone();
+        this.checkDrained();
+      });
+    };
+    result.then(settled, settled);
+    return result;
+  }
+
   subscribe(conn: SocketConnection, topic: string): void {
     let subs = this.topics.get(topic);
     if (subs === undefined) this.topics.set(topic, (subs = new Set()));
@@ -453,7 +494,8 @@ export class Shard implements ConnectionHost {
     }
     this.forced = true;
     this.closeListenSocket();
-    this.drainCounts.handlersAbandoned = this.inflight;
+    this.drainCounts.offloadAbandoned = this.offloader.abandonAll();
+    this.drainCounts.handlersAbandoned = this.inflight - this.drainCounts.offloadAbandoned;
     for (const conn of [...this.connections]) {
       this.drainCounts.connectionsForced++;
       conn.abort(); // ws.close(): uWS calls onClose synchronously
@@ -472,6 +514,7 @@ export class Shard implements ConnectionHost {
   private report(stopHook: DrainReport['stopHook']): void {
     if (this.reported) return;
     this.reported = true;
+    this.offloader.stopped = true;
     if (this.poll !== null) clearInterval(this.poll);
     const report: DrainReport = {
       shard: this.shard,
