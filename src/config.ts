@@ -154,12 +154,41 @@ function formatIssue(issue: z.core.$ZodIssue): { key: string; rule: string } {
   return { key: path, rule: issue.message };
 }
 
+/**
+ * Finds a value that is not plain JSON-like data (YAML's !!set, !!omap or
+ * !!timestamp give Set, Map and Date objects, which a schema would otherwise
+ * read as an empty mapping). Returns its key path.
+ */
+function nonPlain(value: unknown, path: string[] = []): string[] | null {
+  if (value === null || typeof value !== 'object') return null;
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      const found = nonPlain(v, [...path, String(i)]);
+      if (found) return found;
+    }
+    return null;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return path;
+  for (const [k, v] of Object.entries(value)) {
+    const found = nonPlain(v, [...path, k]);
+    if (found) return found;
+  }
+  return null;
+}
+
+function assertPlain(data: unknown, source: string): void {
+  const odd = nonPlain(data);
+  if (odd !== null) throw configError(source, odd.join('.'), 'must be a plain value, list or mapping (no YAML tags such as !!set or !!omap)');
+}
+
 /** Validates plain data against the schema; throws CONFIG_INVALID naming the source and the key. */
 export function validateConfig(data: unknown, source: string): z.output<typeof configSchema> {
   const input = data ?? {};
   if (typeof input !== 'object' || Array.isArray(input)) {
     throw configError(source, '', 'the top level must be a mapping of keys to values');
   }
+  assertPlain(input, source);
   const result = configSchema.safeParse(input);
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -202,6 +231,7 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
     const file = resolve(cwd, opts.file);
     source = opts.file;
     const data = readConfigFile(file);
+    assertPlain(data, source);
     if (data !== null && data !== undefined && (typeof data !== 'object' || Array.isArray(data))) {
       throw configError(source, '', 'the top level must be a mapping of keys to values');
     }

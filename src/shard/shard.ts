@@ -18,7 +18,7 @@ import type { MessagePort, TransferListItem } from 'node:worker_threads';
 import type { App, OffloadOptions, Payload, UpgradeRequest } from '../app.js';
 import { loadApp } from '../app-loader.js';
 import type { ResolvedConfig } from '../config.js';
-import { ErrorCode, OffloadError, ShardlineError, closeCodeFor, toWire, truncateReason } from '../errors.js';
+import { CloseCode, ErrorCode, OffloadError, ShardlineError, closeCodeFor, toWire, truncateReason } from '../errors.js';
 import { OffloadClient } from './offload-client.js';
 import {
   Phase,
@@ -35,6 +35,20 @@ import { loadUws, type UWS } from './uws.js';
 
 /** Where the standalone offload() finds the shard of the thread it runs in. */
 export const OFFLOAD_HOOK = Symbol.for('shardline.offload');
+
+/** A Sec-WebSocket-Key: 16 bytes in base64. */
+const WS_KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
+
+/**
+ * uWS v20.30 answers a message over its maxPayloadLength, and invalid UTF-8,
+ * by dropping the TCP connection with no close frame (the client sees 1006).
+ * So uWS gets a larger hard cap and shardline enforces limits.maxPayloadBytes
+ * itself with a proper 1009: every message up to twice the limit gets the
+ * right close code; only a frame beyond that is cut by uWS as before.
+ */
+function uwsPayloadCap(limit: number): number {
+  return Math.min(2 ** 31 - 1, limit * 2 + 1024);
+}
 
 /** How often sockets with a queue (or waiting to end) are re-checked, in case uWS's drain event was missed. */
 const POLL_MS = 25;
@@ -175,7 +189,7 @@ export class Shard implements ConnectionHost {
     const server = uws.App();
     server.ws<UserData>('/*', {
       compression: uws.DISABLED,
-      maxPayloadLength: cfg.limits.maxPayloadBytes,
+      maxPayloadLength: uwsPayloadCap(cfg.limits.maxPayloadBytes),
       idleTimeout: cfg.idleTimeoutSec,
       maxBackpressure: UWS_MAX_BACKPRESSURE,
       closeOnBackpressureLimit: 0, // never: the write queue decides (typed as a number in this build)
@@ -233,6 +247,15 @@ export class Shard implements ConnectionHost {
       return;
     }
     const key = req.getHeader('sec-websocket-key');
+    // RFC 6455 4.2.1: the key is 16 random bytes in base64; only version 13 exists.
+    if (req.getHeader('sec-websocket-version') !== '13') {
+      res.writeStatus('426 Upgrade Required').writeHeader('sec-websocket-version', '13').end('unsupported websocket version', true);
+      return;
+    }
+    if (!WS_KEY.test(key)) {
+      res.writeStatus('400 Bad Request').end('bad sec-websocket-key', true);
+      return;
+    }
     const protocol = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
     const hook = this.app.upgrade;
@@ -307,7 +330,12 @@ export class Shard implements ConnectionHost {
   private onWsMessage(ws: UWS.WebSocket<UserData>, message: ArrayBuffer, isBinary: boolean): void {
     const conn = ws.getUserData().conn;
     const hook = this.app.message;
-    if (conn === null || hook === undefined) return;
+    if (conn === null) return;
+    if (message.byteLength > this.config.limits.maxPayloadBytes) {
+      conn.hardEnd(CloseCode.MESSAGE_TOO_BIG, 'message too big');
+      return;
+    }
+    if (hook === undefined) return;
     // uWS neuters `message` when this callback returns: the hook gets its own copy.
     const data = Buffer.from(new Uint8Array(message));
     this.run(conn, 'message', () => hook(conn, data, isBinary));
