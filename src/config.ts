@@ -30,7 +30,10 @@ export const DEFAULTS = {
   },
   limits: {
     maxPayloadBytes: 64 * KiB, // largest message a client may send
+    maxConnections: 0, // open sockets over every shard; further upgrades get 503; 0 = no limit
+    maxMessagesPerSecond: 0, // per socket; above it the socket is closed with 1008; 0 = no limit
   },
+  allowedOrigins: [] as string[], // Origin values allowed to upgrade (403 otherwise); empty = any
   idleTimeoutSec: 120, // 0 = off
   offload: {
     threads: 'auto', // pool threads; auto = available cores
@@ -66,7 +69,9 @@ const backpressureSchema = z.strictObject({
 });
 
 const limitsSchema = z.strictObject({
-  maxPayloadBytes: z.number().int().min(1).max(2 ** 31).default(DEFAULTS.limits.maxPayloadBytes),
+  maxPayloadBytes: z.number().int().min(1).max(2 ** 30).default(DEFAULTS.limits.maxPayloadBytes),
+  maxConnections: z.number().int().min(0).max(2 ** 31 - 1).default(DEFAULTS.limits.maxConnections),
+  maxMessagesPerSecond: z.number().int().min(0).max(2 ** 31 - 1).default(DEFAULTS.limits.maxMessagesPerSecond),
 });
 
 const offloadSchema = z.strictObject({
@@ -85,6 +90,9 @@ export const configSchema = z.strictObject({
   backpressure: backpressureSchema.prefault({}),
   limits: limitsSchema.prefault({}),
   offload: offloadSchema.prefault({}),
+  allowedOrigins: z
+    .array(z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i, 'must be an origin such as https://example.com (scheme://host[:port], no path)'))
+    .default([]),
   idleTimeoutSec: z
     .number()
     .int()
@@ -104,6 +112,8 @@ export interface ResolvedConfig {
   readonly backpressure: Readonly<z.output<typeof backpressureSchema>>;
   readonly limits: Readonly<z.output<typeof limitsSchema>>;
   readonly idleTimeoutSec: number;
+  /** Lower-cased origins allowed to upgrade; empty = any. */
+  readonly allowedOrigins: readonly string[];
   readonly offload: {
     /** Absolute path of the tasks module, or null when offloading is off. */
     readonly module: string | null;
@@ -270,6 +280,7 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
     backpressure: merged.backpressure,
     limits: merged.limits,
     idleTimeoutSec: merged.idleTimeoutSec,
+    allowedOrigins: merged.allowedOrigins.map((o) => o.toLowerCase()),
     offload: {
       module: merged.offload.module === undefined ? null : resolveModulePath(merged.offload.module, appBase, source, 'offload.module', 'tasks module'),
       threads: merged.offload.threads === 'auto' ? availableParallelism() : merged.offload.threads,

@@ -7,18 +7,34 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ResolvedConfig } from './config.js';
 import type { WireError } from './errors.js';
 
-/** Shared process phase, one Int32 in a SharedArrayBuffer: /readyz reads it without a message round trip. */
+/** Process phase, in the shared state: /readyz reads it without a message round trip. */
 export const Phase = {
   STARTING: 0,
   READY: 1,
   DRAINING: 2,
 } as const;
 
+/**
+ * Layout of the shared state (Int32 slots of one SharedArrayBuffer):
+ *   [PHASE]          the Phase above, written by the primary
+ *   [CONNECTIONS]    open sockets over every shard (limits.maxConnections)
+ *   [HEARTBEAT + n]  shard n's heartbeat counter, bumped by its event loop
+ */
+export const Slot = {
+  PHASE: 0,
+  CONNECTIONS: 1,
+  HEARTBEAT: 2,
+} as const;
+
+export function sharedStateBytes(shards: number): number {
+  return (Slot.HEARTBEAT + shards) * Int32Array.BYTES_PER_ELEMENT;
+}
+
 /** What a shard is given at spawn time (workerData). */
 export interface ShardInit {
   shard: number;
   config: ResolvedConfig;
-  /** Int32Array view of [phase]. */
+  /** The shared state; see Slot. */
   state: SharedArrayBuffer;
 }
 

@@ -159,24 +159,6 @@ describe('drain on SIGTERM', () => {
     }
   });
 
-  it('an exception that escapes the app in one shard never aborts the process: that shard closes, the others drain, exit 1', async () => {
-    const server = await startServer(['--shards', '2', '--app', join(FIXTURES, 'boom.mjs')]);
-    const clients = await Promise.all(Array.from({ length: 20 }, () => connect(server.port)));
-    clients[0]?.ws.send('boom');
-    const crash = await server.waitForLog((l) => l.code === 'SHARDLINE_SHARD_FAILED');
-    expect(String((crash.err as { message: string }).message)).toContain('boom from a timer');
-    const closes = await Promise.all(clients.map((c) => c.closed));
-    const { code } = await server.exited;
-    expect(code).toBe(1); // not 134: no abort
-    const crashed = crash.shard as number;
-    const reports = shardReports(server);
-    expect(reports).toHaveLength(2);
-    // The healthy shard's clients got a proper 1001.
-    const healthy = reports.find((r) => r.shard !== crashed);
-    expect(healthy?.forced).toBe(false);
-    expect(closes.filter((c) => c.code === 1001)).toHaveLength(healthy?.connectionsClosed as number);
-  });
-
   it('drains at once when SIGTERM arrives during start-up', async () => {
     const { runCli } = await import('./helpers/server.js');
     const server = await runCli(['start', '--port', '0', '--host', '127.0.0.1', '--shards', '2'], { waitReady: false });

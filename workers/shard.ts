@@ -14,5 +14,11 @@ parentPort.once('message', (msg: ToShard) => {
   // Letting the thread die with uWS handles open would abort the whole process.
   process.on('uncaughtException', (err) => shard.crash(err));
   process.on('unhandledRejection', (reason) => shard.crash(reason));
+  // process.exit() in a worker ends the thread as terminate() does, uWS handles
+  // and all: the whole process would abort. App code gets a crash instead.
+  process.exit = ((code?: number) => {
+    shard.crash(new Error(`the app called process.exit(${code ?? ''}) in a shard thread`));
+    throw new Error('process.exit() is not allowed in a shard thread');
+  }) as typeof process.exit;
   void shard.start();
 });

@@ -19,9 +19,14 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import type { ResolvedConfig } from '../config.js';
 import { ErrorCode, exitCodeFor, toWire, type WireError } from '../errors.js';
-import { Phase, assertNever, type DrainReport, type FromShard, type ShardInit, type ToShard } from '../protocol.js';
+import { Phase, Slot, assertNever, sharedStateBytes, type DrainReport, type FromShard, type ShardInit, type ToShard } from '../protocol.js';
 import { OffloadPool } from '../offload/pool.js';
 import type { Logger } from './logger.js';
+import { HeartbeatMonitor, RestartPolicy } from './supervision.js';
+
+/** A shard whose heartbeat has not moved for this long is reported stuck. */
+const HUNG_AFTER_MS = 5_000;
+const HEARTBEAT_CHECK_MS = 500;
 
 /**
  * After a forced drain, how long shard threads may take to exit. uWS keeps an
@@ -51,6 +56,8 @@ interface ShardSlot {
   listening: boolean;
   report: DrainReport | null;
   exited: boolean;
+  /** Set when the shard reported a crash: its exit is followed by a restart. */
+  crashed: boolean;
 }
 
 export interface ServerOptions {
@@ -65,8 +72,8 @@ export class ShardlineServer {
   readonly closed: Promise<ShutdownSummary>;
 
   private readonly log: Logger;
-  private readonly state = new SharedArrayBuffer(4);
-  private readonly phase = new Int32Array(this.state);
+  private readonly state: SharedArrayBuffer;
+  private readonly shared: Int32Array;
   private readonly shards: ShardSlot[] = [];
   private resolveReady!: (v: { port: number }) => void;
   private rejectReady!: (err: WireError) => void;
@@ -82,6 +89,10 @@ export class ShardlineServer {
   private deadlineTimer: NodeJS.Timeout | undefined;
   private exitTimer: NodeJS.Timeout | undefined;
   private readonly pool: OffloadPool | null;
+  private readonly restarts = new RestartPolicy();
+  private readonly restartTimers = new Map<number, NodeJS.Timeout>();
+  private readonly heartbeats: HeartbeatMonitor;
+  private readonly heartbeatTimer: NodeJS.Timeout;
   /** Offload task names, once the pool has imported the tasks module (null: offloading is off). */
   private tasks: string[] | null = null;
   private tasksLoaded: Promise<void>;
@@ -89,6 +100,8 @@ export class ShardlineServer {
   constructor(config: ResolvedConfig, opts: ServerOptions) {
     this.config = config;
     this.log = opts.logger;
+    this.state = new SharedArrayBuffer(sharedStateBytes(config.shards));
+    this.shared = new Int32Array(this.state);
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -97,7 +110,7 @@ export class ShardlineServer {
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
-    Atomics.store(this.phase, 0, Phase.STARTING);
+    Atomics.store(this.shared, Slot.PHASE, Phase.STARTING);
     this.log.info({ shards: config.shards, port: config.port, host: config.host, app: config.app ?? 'built-in' }, 'starting');
     const { module, ...offload } = config.offload;
     this.pool = module === null ? null : new OffloadPool({ module, ...offload });
@@ -115,6 +128,8 @@ export class ShardlineServer {
               this.fail(wire);
             },
           );
+    this.heartbeats = new HeartbeatMonitor(this.shared, HUNG_AFTER_MS, (shard, hung, silentMs) => this.onHeartbeat(shard, hung, silentMs));
+    this.heartbeatTimer = setInterval(() => this.heartbeats.tick(), HEARTBEAT_CHECK_MS).unref();
     for (let id = 0; id < config.shards; id++) this.spawn(id);
   }
 
@@ -122,12 +137,14 @@ export class ShardlineServer {
     const init: ShardInit = { shard: id, config: this.config, state: this.state };
     const worker = new Worker(SHARD_ENTRY, { workerData: init, name: `shard-${id}` });
     const { port1, port2 } = new MessageChannel();
-    const slot: ShardSlot = { id, worker, port: port1, loaded: false, listening: false, report: null, exited: false };
-    this.shards.push(slot);
+    const slot: ShardSlot = { id, worker, port: port1, loaded: false, listening: false, report: null, exited: false, crashed: false };
+    this.shards[id] = slot; // a replacement takes the crashed shard's place
+    this.heartbeats.track(id);
     port1.on('message', (msg: FromShard) => this.onMessage(slot, msg));
     worker.on('error', (err) => {
+      // Errors the shard could not catch itself (out of memory in the thread, say).
       this.log.error({ shard: id, err }, 'shard thread error');
-      this.fail({ code: ErrorCode.SHARD_FAILED, message: `shard ${id} failed: ${err.message}` });
+      slot.crashed = true;
     });
     worker.on('exit', (code) => this.onExit(slot, code));
     worker.postMessage({ type: 'init', port: port2 } satisfies ToShard, [port2]);
@@ -141,7 +158,11 @@ export class ShardlineServer {
     switch (msg.type) {
       case 'loaded':
         slot.loaded = true;
-        if (this.shards.every((s) => s.loaded)) {
+        if (this.port !== 0) {
+          // A replacement shard: the port is known, it listens at once.
+          if (!this.draining) this.send(slot, { type: 'listen', port: this.port, tasks: this.tasks });
+        } else if (this.shards.every((s) => s.loaded)) {
+          // Start-up: shard 0 listens first (with port 0 it picks the port), then the others join it.
           void this.tasksLoaded.then(() => {
             if (!this.draining) this.send(this.shards[0] as ShardSlot, { type: 'listen', port: this.config.port, tasks: this.tasks });
           });
@@ -149,12 +170,14 @@ export class ShardlineServer {
         break;
       case 'listening':
         slot.listening = true;
-        if (slot.id === 0) {
+        if (this.port === 0) {
           this.port = msg.port;
-          for (const other of this.shards.slice(1)) this.send(other, { type: 'listen', port: msg.port, tasks: this.tasks });
+          for (const other of this.shards) if (other !== slot) this.send(other, { type: 'listen', port: msg.port, tasks: this.tasks });
         }
-        if (!this.draining && this.shards.every((s) => s.listening)) {
-          Atomics.store(this.phase, 0, Phase.READY);
+        if (Atomics.load(this.shared, Slot.PHASE) === Phase.READY) {
+          this.log.info({ shard: slot.id, port: this.port }, 'shard restarted');
+        } else if (!this.draining && this.shards.every((s) => s.listening)) {
+          Atomics.store(this.shared, Slot.PHASE, Phase.READY);
           this.log.info({ port: this.port, shards: this.shards.length, host: this.config.host }, 'ready');
           this.resolveReady({ port: this.port });
         }
@@ -176,7 +199,11 @@ export class ShardlineServer {
         break;
       case 'fatal':
         this.log.error({ shard: msg.shard, code: msg.error.code, err: msg.error }, msg.error.message);
-        this.fail(msg.error);
+        if (!this.draining && Atomics.load(this.shared, Slot.PHASE) === Phase.READY) {
+          slot.crashed = true; // it closes itself; a replacement starts once it has exited
+        } else {
+          this.fail(msg.error);
+        }
         break;
       default:
         assertNever(msg, 'primary');
@@ -201,7 +228,7 @@ export class ShardlineServer {
   private fail(error: WireError): void {
     this.error ??= error;
     this.rejectReady(this.error);
-    if (Atomics.load(this.phase, 0) === Phase.READY) {
+    if (Atomics.load(this.shared, Slot.PHASE) === Phase.READY) {
       void this.drain('shard failure'); // let the healthy shards drain their clients properly
     } else {
       void this.force('failure');
@@ -215,6 +242,12 @@ export class ShardlineServer {
     }
     slot.exited = true;
     slot.port.close();
+    this.heartbeats.untrack(slot.id);
+    if (!this.draining && Atomics.load(this.shared, Slot.PHASE) === Phase.READY) {
+      if (!slot.crashed) this.log.error({ shard: slot.id, exitCode: code }, 'shard exited outside a drain');
+      this.scheduleRestart(slot.id);
+      return;
+    }
     if (!this.draining) {
       this.log.error({ shard: slot.id, exitCode: code }, 'shard exited outside a drain');
       this.fail({ code: ErrorCode.SHARD_FAILED, message: `shard ${slot.id} exited with code ${code}` });
@@ -225,6 +258,54 @@ export class ShardlineServer {
       this.error = { code: ErrorCode.SHARD_FAILED, message: `shard ${slot.id} exited without a drain report` };
     }
     if (this.shards.every((s) => s.exited)) this.finish();
+    else this.killIfOnlyStuckShardsRemain();
+  }
+
+  /** Restarts a crashed shard on the same port after a backoff; a crash loop gives up (drain, exit 1). */
+  private scheduleRestart(id: number): void {
+    const delay = this.restarts.next(id);
+    if (delay === null) {
+      const message = `shard ${id} crashed more than ${this.restarts.maxRestarts} times in ${this.restarts.windowMs / 1000} s: giving up`;
+      this.log.fatal({ shard: id, code: ErrorCode.SHARD_FAILED }, message);
+      this.fail({ code: ErrorCode.SHARD_FAILED, message });
+      return;
+    }
+    this.log.warn({ shard: id, inMs: delay }, 'restarting shard');
+    this.restartTimers.set(
+      id,
+      setTimeout(() => {
+        this.restartTimers.delete(id);
+        if (!this.draining) this.spawn(id);
+      }, delay),
+    );
+  }
+
+  private cancelRestarts(): void {
+    for (const timer of this.restartTimers.values()) clearTimeout(timer);
+    this.restartTimers.clear();
+  }
+
+  private onHeartbeat(shard: number, hung: boolean, silentMs: number): void {
+    if (!hung) {
+      this.log.warn({ shard, silentMs: Math.round(silentMs) }, 'shard responsive again');
+      return;
+    }
+    this.log.error({ shard, silentMs: Math.round(silentMs) }, 'shard unresponsive: its event loop is stuck');
+    this.killIfOnlyStuckShardsRemain();
+  }
+
+  /**
+   * After a forced drain, a shard whose event loop is stuck can never close
+   * its sockets, and ending its thread from outside aborts the process. Once
+   * every other shard has exited, the process ends itself with SIGKILL (exit
+   * 137): the one end that cannot abort or hang. Logs are written synchronously.
+   */
+  private killIfOnlyStuckShardsRemain(): void {
+    if (!this.forced) return;
+    const left = this.shards.filter((s) => !s.exited);
+    if (left.length === 0 || !left.every((s) => this.heartbeats.isHung(s.id))) return;
+    this.log.fatal({ shards: left.map((s) => s.id), exitCode: 137 }, 'stuck shards cannot drain: killing the process');
+    process.kill(process.pid, 'SIGKILL');
   }
 
   /** Begins the drain; idempotent (every call returns the same promise). */
@@ -233,12 +314,14 @@ export class ShardlineServer {
     this.draining = true;
     this.reason = reason;
     this.drainStartedAt = performance.now();
-    Atomics.store(this.phase, 0, Phase.DRAINING);
+    Atomics.store(this.shared, Slot.PHASE, Phase.DRAINING);
+    this.cancelRestarts();
     const { delayMs, timeoutMs } = this.config.drain;
     this.log.info({ signal: reason, delayMs, timeoutMs, shards: this.shards.length }, 'drain');
     this.delayTimer = setTimeout(() => {
       this.delayTimer = undefined;
       for (const slot of this.shards) this.send(slot, { type: 'drain' });
+      if (this.shards.every((s) => s.exited)) this.finish(); // e.g. the only shard was waiting for its restart
       this.deadlineTimer = setTimeout(() => {
         this.log.warn({ timeoutMs }, 'drain deadline reached: forcing');
         void this.force('deadline');
@@ -254,9 +337,10 @@ export class ShardlineServer {
       this.draining = true;
       this.reason = reason;
       this.drainStartedAt = performance.now();
-      Atomics.store(this.phase, 0, Phase.DRAINING);
+      Atomics.store(this.shared, Slot.PHASE, Phase.DRAINING);
     }
     this.forced = true;
+    this.cancelRestarts();
     clearTimeout(this.delayTimer);
     clearTimeout(this.deadlineTimer);
     for (const slot of this.shards) this.send(slot, { type: 'force', reason });
@@ -267,6 +351,7 @@ export class ShardlineServer {
     }, FORCED_EXIT_GRACE_MS);
     this.exitTimer.unref();
     if (this.shards.every((s) => s.exited)) this.finish();
+    this.killIfOnlyStuckShardsRemain();
     return this.closed;
   }
 
@@ -276,6 +361,7 @@ export class ShardlineServer {
     this.finishing = true;
     clearTimeout(this.delayTimer);
     clearTimeout(this.deadlineTimer);
+    clearInterval(this.heartbeatTimer);
     const pool = this.pool === null ? Promise.resolve() : this.pool.close(this.forced || this.error !== undefined);
     void pool.then(
       () => this.summarize(),

@@ -84,6 +84,9 @@ export class SocketConnection implements Connection {
   appClose: { code: number; reason: string } | null = null;
   topics: Set<string> | null = null;
 
+  /** limits.maxMessagesPerSecond: the current one-second window and its count. */
+  private rateWindow = 0;
+  private rateCount = 0;
   private queue: Pending[] | null = null;
   private head = 0;
   private queuedBytes = 0;
@@ -115,6 +118,16 @@ export class SocketConnection implements Connection {
 
   get queuedMessages(): number {
     return this.queue === null ? 0 : this.queue.length - this.head;
+  }
+
+  /** Counts one incoming message against a fixed one-second window; false once over `limit`. */
+  withinRate(limit: number): boolean {
+    const window = Math.floor(performance.now() / 1000);
+    if (window !== this.rateWindow) {
+      this.rateWindow = window;
+      this.rateCount = 0;
+    }
+    return ++this.rateCount <= limit;
   }
 
   send(data: Payload, isBinary = false): boolean {

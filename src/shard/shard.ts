@@ -22,6 +22,7 @@ import { CloseCode, ErrorCode, OffloadError, ShardlineError, closeCodeFor, toWir
 import { OffloadClient } from './offload-client.js';
 import {
   Phase,
+  Slot,
   assertNever,
   type DrainReport,
   type FromShard,
@@ -50,6 +51,9 @@ function uwsPayloadCap(limit: number): number {
   return Math.min(2 ** 31 - 1, limit * 2 + 1024);
 }
 
+/** How often the shard bumps its heartbeat slot. */
+export const HEARTBEAT_MS = 250;
+
 /** How often sockets with a queue (or waiting to end) are re-checked, in case uWS's drain event was missed. */
 const POLL_MS = 25;
 /** After a forced drain, how long the stop() hook may still run before the shard reports anyway. */
@@ -71,7 +75,7 @@ export class Shard implements ConnectionHost {
   draining = false;
 
   private readonly config: ResolvedConfig;
-  private readonly phase: Int32Array;
+  private readonly shared: Int32Array;
   private readonly port: MessagePort;
   private app: App = {};
   private uws: typeof UWS | null = null;
@@ -99,20 +103,25 @@ export class Shard implements ConnectionHost {
     offloadAbandoned: 0,
   };
   private readonly offloader: OffloadClient;
+  private readonly allowedOrigins: Set<string> | null;
+  private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(init: ShardInit, port: MessagePort) {
     this.shard = init.shard;
     this.config = init.config;
-    this.phase = new Int32Array(init.state);
+    this.shared = new Int32Array(init.state);
     this.port = port;
     this.maxQueueBytes = init.config.backpressure.maxQueueBytes;
     this.dropNewest = init.config.backpressure.onOverflow === 'drop-newest';
     this.offloader = new OffloadClient(this.shard, (msg, transfer) => this.post(msg, transfer));
+    this.allowedOrigins = init.config.allowedOrigins.length > 0 ? new Set(init.config.allowedOrigins) : null;
   }
 
   /** Loads uWS and the app, builds the uWS app, then waits for `listen`. */
   async start(): Promise<void> {
     this.port.on('message', (msg: ToShard) => this.onMessage(msg));
+    // Proof of life for the primary: a stuck event loop stops bumping it.
+    this.heartbeat = setInterval(() => Atomics.add(this.shared, Slot.HEARTBEAT + this.shard, 1), HEARTBEAT_MS).unref();
     // The standalone offload() of the public API finds this thread's shard here.
     (globalThis as Record<symbol, unknown>)[OFFLOAD_HOOK] = (task: string, payload: unknown, opts?: OffloadOptions) =>
       this.offload(null, task, payload, opts);
@@ -206,11 +215,11 @@ export class Shard implements ConnectionHost {
       res.writeStatus('200 OK').writeHeader('content-type', 'text/plain').end('ok', true);
     });
     server.get('/readyz', (res) => {
-      const ready = Atomics.load(this.phase, 0) === Phase.READY && !this.draining;
+      const ready = Atomics.load(this.shared, Slot.PHASE) === Phase.READY && !this.draining;
       res
         .writeStatus(ready ? '200 OK' : '503 Service Unavailable')
         .writeHeader('content-type', 'text/plain')
-        .end(ready ? 'ready' : Atomics.load(this.phase, 0) === Phase.STARTING ? 'starting' : 'draining', true);
+        .end(ready ? 'ready' : Atomics.load(this.shared, Slot.PHASE) === Phase.STARTING ? 'starting' : 'draining', true);
     });
     server.any('/*', (res) => {
       res.writeStatus('404 Not Found').writeHeader('content-type', 'text/plain').end('not found', true);
@@ -254,6 +263,17 @@ export class Shard implements ConnectionHost {
     }
     if (!WS_KEY.test(key)) {
       res.writeStatus('400 Bad Request').end('bad sec-websocket-key', true);
+      return;
+    }
+    // Browsers always send Origin; other clients may not, and are not what this guards against.
+    const origin = req.getHeader('origin');
+    if (this.allowedOrigins !== null && origin !== '' && !this.allowedOrigins.has(origin.toLowerCase())) {
+      res.writeStatus('403 Forbidden').end('origin not allowed', true);
+      return;
+    }
+    const max = this.config.limits.maxConnections;
+    if (max > 0 && Atomics.load(this.shared, Slot.CONNECTIONS) >= max) {
+      res.writeStatus('503 Service Unavailable').end('at capacity', true);
       return;
     }
     const protocol = req.getHeader('sec-websocket-protocol');
@@ -321,6 +341,7 @@ export class Shard implements ConnectionHost {
     const conn = new SocketConnection(this, ws, `${this.shard}.${++this.nextId}`, ud.data);
     ud.conn = conn;
     this.connections.add(conn);
+    Atomics.add(this.shared, Slot.CONNECTIONS, 1);
     if (this.draining) conn.drainClose = this.drainCloseFrame();
     const hook = this.app.open;
     if (hook !== undefined) this.run(conn, 'open', () => hook(conn));
@@ -335,6 +356,12 @@ export class Shard implements ConnectionHost {
       conn.hardEnd(CloseCode.MESSAGE_TOO_BIG, 'message too big');
       return;
     }
+    const rate = this.config.limits.maxMessagesPerSecond;
+    if (rate > 0 && !conn.withinRate(rate)) {
+      this.log('warn', 'message rate exceeded', { conn: conn.id, closeCode: CloseCode.POLICY_VIOLATION, limit: rate });
+      conn.hardEnd(CloseCode.POLICY_VIOLATION, 'message rate exceeded');
+      return;
+    }
     if (hook === undefined) return;
     // uWS neuters `message` when this callback returns: the hook gets its own copy.
     const data = Buffer.from(new Uint8Array(message));
@@ -345,6 +372,7 @@ export class Shard implements ConnectionHost {
     const conn = ws.getUserData().conn;
     if (conn === null) return;
     this.connections.delete(conn);
+    Atomics.sub(this.shared, Slot.CONNECTIONS, 1);
     conn.onClosed();
     if (this.draining) this.drainCounts.connectionsClosed++;
     const hook = this.app.close;
@@ -544,6 +572,7 @@ export class Shard implements ConnectionHost {
     this.reported = true;
     this.offloader.stopped = true;
     if (this.poll !== null) clearInterval(this.poll);
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
     const report: DrainReport = {
       shard: this.shard,
       ...this.drainCounts,
