@@ -332,7 +332,7 @@ export class ShardlineServer {
 
   /** Closes what is left at once (deadline, second signal, start-up failure). */
   force(reason: 'deadline' | 'signal' | 'failure' = 'signal'): Promise<ShutdownSummary> {
-    if (this.forced) return this.closed;
+    if (this.forced || this.finishing) return this.closed;
     if (!this.draining) {
       this.draining = true;
       this.reason = reason;
