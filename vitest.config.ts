@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    exclude: ['test/stress/**', 'node_modules/**'],
     // Native addon + worker threads: each test file in its own child process.
     pool: 'forks',
     // The tests start real servers with several threads on a 2-core machine:

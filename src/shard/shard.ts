@@ -51,6 +51,9 @@ function uwsPayloadCap(limit: number): number {
   return Math.min(2 ** 31 - 1, limit * 2 + 1024);
 }
 
+/** Sockets ended per event-loop turn during a drain. */
+const DRAIN_BATCH = 512;
+
 /** How often the shard bumps its heartbeat slot. */
 export const HEARTBEAT_MS = 250;
 
@@ -515,11 +518,20 @@ export class Shard implements ConnectionHost {
     this.drainStartedAt = performance.now();
     this.closeListenSocket();
     const frame = this.drainCloseFrame();
-    for (const conn of this.connections) {
-      conn.drainClose = frame;
-      conn.maybeEnd(); // may close it (and remove it from the set) right away
-    }
-    this.checkDrained();
+    const all = [...this.connections];
+    for (const conn of all) conn.drainClose = frame;
+    // Sockets are ended in batches, each after a turn of the event loop in
+    // which uWS reads what has arrived: a request already sitting in the
+    // socket's receive buffer is then handled (and holds its close frame back)
+    // instead of being discarded by an end() that came first.
+    const pass = (from: number): void => {
+      if (this.forced) return;
+      const to = Math.min(all.length, from + DRAIN_BATCH);
+      for (let i = from; i < to; i++) (all[i] as SocketConnection).maybeEnd();
+      if (to < all.length) setImmediate(pass, to);
+      else this.checkDrained();
+    };
+    setImmediate(pass, 0);
   }
 
   private checkDrained(): void {
