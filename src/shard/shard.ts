@@ -15,10 +15,11 @@
  * gives stop() a short grace, and reports.
  */
 import type { MessagePort, TransferListItem } from 'node:worker_threads';
-import type { App, OffloadOptions, Payload, UpgradeRequest } from '../app.js';
+import type { App, OffloadOptions, Payload } from '../app.js';
 import { loadApp } from '../app-loader.js';
 import type { ResolvedConfig } from '../config.js';
 import { CloseCode, ErrorCode, OffloadError, ShardlineError, closeCodeFor, toWire, truncateReason } from '../errors.js';
+import { addRoutes, checkUpgrade, copyRequest, reject, Rejections } from './http.js';
 import { OffloadClient } from './offload-client.js';
 import {
   Phase,
@@ -36,9 +37,6 @@ import { loadUws, type UWS } from './uws.js';
 
 /** Where the standalone offload() finds the shard of the thread it runs in. */
 export const OFFLOAD_HOOK = Symbol.for('shardline.offload');
-
-/** A Sec-WebSocket-Key: 16 bytes in base64. */
-const WS_KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
 
 /**
  * uWS v20.30 answers a message over its maxPayloadLength, and invalid UTF-8,
@@ -212,20 +210,9 @@ export class Shard implements ConnectionHost {
       drain: (ws) => ws.getUserData().conn?.flush(),
       close: (ws, code, message) => this.onClose(ws, code, message),
     });
-    // Every plain HTTP response closes its connection: an idle keep-alive
-    // connection would otherwise hold the thread open after the drain.
-    server.get('/healthz', (res) => {
-      res.writeStatus('200 OK').writeHeader('content-type', 'text/plain').end('ok', true);
-    });
-    server.get('/readyz', (res) => {
-      const ready = Atomics.load(this.shared, Slot.PHASE) === Phase.READY && !this.draining;
-      res
-        .writeStatus(ready ? '200 OK' : '503 Service Unavailable')
-        .writeHeader('content-type', 'text/plain')
-        .end(ready ? 'ready' : Atomics.load(this.shared, Slot.PHASE) === Phase.STARTING ? 'starting' : 'draining', true);
-    });
-    server.any('/*', (res) => {
-      res.writeStatus('404 Not Found').writeHeader('content-type', 'text/plain').end('not found', true);
+    addRoutes(server, () => {
+      const phase = Atomics.load(this.shared, Slot.PHASE);
+      return phase === Phase.READY && !this.draining ? 'ready' : phase === Phase.STARTING ? 'starting' : 'draining';
     });
     return server;
   }
@@ -254,31 +241,14 @@ export class Shard implements ConnectionHost {
   }
 
   private onUpgrade(res: UWS.HttpResponse, req: UWS.HttpRequest, context: UWS.us_socket_context_t): void {
-    if (this.draining) {
-      res.writeStatus('503 Service Unavailable').end('draining', true);
-      return;
-    }
+    const rejection = checkUpgrade(req, {
+      draining: this.draining,
+      allowedOrigins: this.allowedOrigins,
+      connections: Atomics.load(this.shared, Slot.CONNECTIONS),
+      maxConnections: this.config.limits.maxConnections,
+    });
+    if (rejection !== null) return reject(res, rejection);
     const key = req.getHeader('sec-websocket-key');
-    // RFC 6455 4.2.1: the key is 16 random bytes in base64; only version 13 exists.
-    if (req.getHeader('sec-websocket-version') !== '13') {
-      res.writeStatus('426 Upgrade Required').writeHeader('sec-websocket-version', '13').end('unsupported websocket version', true);
-      return;
-    }
-    if (!WS_KEY.test(key)) {
-      res.writeStatus('400 Bad Request').end('bad sec-websocket-key', true);
-      return;
-    }
-    // Browsers always send Origin; other clients may not, and are not what this guards against.
-    const origin = req.getHeader('origin');
-    if (this.allowedOrigins !== null && origin !== '' && !this.allowedOrigins.has(origin.toLowerCase())) {
-      res.writeStatus('403 Forbidden').end('origin not allowed', true);
-      return;
-    }
-    const max = this.config.limits.maxConnections;
-    if (max > 0 && Atomics.load(this.shared, Slot.CONNECTIONS) >= max) {
-      res.writeStatus('503 Service Unavailable').end('at capacity', true);
-      return;
-    }
     const protocol = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
     const hook = this.app.upgrade;
@@ -286,29 +256,15 @@ export class Shard implements ConnectionHost {
       res.upgrade<UserData>({ data: undefined, conn: null }, key, protocol, extensions, context);
       return;
     }
-    const headers: Record<string, string> = {};
-    req.forEach((name, value) => {
-      headers[name] = value;
-    });
-    const request: UpgradeRequest = {
-      method: req.getCaseSensitiveMethod(),
-      url: req.getUrl(),
-      query: req.getQuery() ?? '',
-      headers,
-      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
-    };
+    const request = copyRequest(req, res);
     const finish = (result: unknown): void => {
-      if (this.draining) {
-        res.writeStatus('503 Service Unavailable').end('draining', true);
-      } else if (result === false) {
-        res.writeStatus('401 Unauthorized').end('unauthorized', true);
-      } else {
-        res.upgrade<UserData>({ data: result, conn: null }, key, protocol, extensions, context);
-      }
+      if (this.draining) reject(res, Rejections.draining);
+      else if (result === false) reject(res, Rejections.unauthorized);
+      else res.upgrade<UserData>({ data: result, conn: null }, key, protocol, extensions, context);
     };
     const failed = (err: unknown): void => {
       this.log('error', 'upgrade hook failed', errorFields(err));
-      res.writeStatus('500 Internal Server Error').end('internal error', true);
+      reject(res, Rejections.internal);
     };
     let result: unknown;
     try {
