@@ -32,6 +32,7 @@ export const DEFAULTS = {
     maxPayloadBytes: 64 * KiB, // largest message a client may send
     maxConnections: 0, // open sockets over every shard; further upgrades get 503; 0 = no limit
     maxMessagesPerSecond: 0, // per socket; above it the socket is closed with 1008; 0 = no limit
+    shardHeapMb: 0, // V8 old-space limit of each shard thread, in MiB; 0 = Node's default
   },
   allowedOrigins: [] as string[], // Origin values allowed to upgrade (403 otherwise); empty = any
   idleTimeoutSec: 120, // 0 = off
@@ -72,6 +73,11 @@ const limitsSchema = z.strictObject({
   maxPayloadBytes: z.number().int().min(1).max(2 ** 30).default(DEFAULTS.limits.maxPayloadBytes),
   maxConnections: z.number().int().min(0).max(2 ** 31 - 1).default(DEFAULTS.limits.maxConnections),
   maxMessagesPerSecond: z.number().int().min(0).max(2 ** 31 - 1).default(DEFAULTS.limits.maxMessagesPerSecond),
+  shardHeapMb: z
+    .number()
+    .int()
+    .refine((n) => n === 0 || (n >= 32 && n <= 65_536), 'must be 0 (Node default) or between 32 and 65536 MiB')
+    .default(DEFAULTS.limits.shardHeapMb),
 });
 
 const offloadSchema = z.strictObject({

@@ -69,6 +69,25 @@ describe('supervision', () => {
     await faultIsolated(server, 'exit');
   });
 
+  it('a shard running out of heap (limits.shardHeapMb) stops and is replaced before V8 would abort the process', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'shardline-sup-')), 'cfg.json');
+    writeFileSync(file, JSON.stringify({ app: APP, limits: { shardHeapMb: 64 } }));
+    const server = await startServer(['--shards', '2', '--config', file]);
+    const by = await spread(server.port);
+    const [leakShard, leakers] = [...by.entries()][0] as [string, Client[]];
+    const [, others] = [...by.entries()][1] as [string, Client[]];
+    const leaker = leakers[0] as Client;
+    const timer = setInterval(() => leaker.ws.readyState === leaker.ws.OPEN && leaker.ws.send('leak'), 30);
+    const crash = await server.waitForLog((l) => l.code === 'SHARDLINE_SHARD_FAILED', 20_000);
+    clearInterval(timer);
+    expect(`shard:${crash.shard as number}`).toBe(leakShard);
+    expect(String((crash.err as { message: string }).message)).toMatch(/heap at \d+ of 64 MiB/);
+    await server.waitForLog((l) => l.msg === 'shard restarted', 10_000);
+    for (const c of others) await echoes(c, 'unaffected');
+    server.signal('SIGTERM');
+    expect((await server.exited).code).toBe(0); // not 134
+  });
+
   it('gives up loudly on a crash loop: exit 1', async () => {
     const server = await startServer(['--shards', '1', '--app', APP], { env: { CRASH_AFTER_MS: '400' } });
     const giveUp = await server.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('giving up'), 30_000);

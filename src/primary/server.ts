@@ -135,7 +135,12 @@ export class ShardlineServer {
 
   private spawn(id: number): void {
     const init: ShardInit = { shard: id, config: this.config, state: this.state };
-    const worker = new Worker(SHARD_ENTRY, { workerData: init, name: `shard-${id}` });
+    const heapMb = this.config.limits.shardHeapMb;
+    const worker = new Worker(SHARD_ENTRY, {
+      workerData: init,
+      name: `shard-${id}`,
+      ...(heapMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: heapMb } } : {}),
+    });
     const { port1, port2 } = new MessageChannel();
     const slot: ShardSlot = { id, worker, port: port1, loaded: false, listening: false, report: null, exited: false, crashed: false };
     this.shards[id] = slot; // a replacement takes the crashed shard's place

@@ -14,6 +14,7 @@
  * `force` (deadline or second signal) closes what is left without close frames,
  * gives stop() a short grace, and reports.
  */
+import { getHeapStatistics } from 'node:v8';
 import type { MessagePort, TransferListItem } from 'node:worker_threads';
 import type { App, OffloadOptions, Payload } from '../app.js';
 import { loadApp } from '../app-loader.js';
@@ -51,6 +52,10 @@ function uwsPayloadCap(limit: number): number {
 
 /** Sockets ended per event-loop turn during a drain. */
 const DRAIN_BATCH = 512;
+
+/** Heap watchdog: sample period, and the share of the heap limit that counts as high. */
+const HEAP_CHECK_MS = 50;
+const HEAP_HIGH = 0.85;
 
 /** How often the shard bumps its heartbeat slot. */
 export const HEARTBEAT_MS = 250;
@@ -106,6 +111,8 @@ export class Shard implements ConnectionHost {
   private readonly offloader: OffloadClient;
   private readonly allowedOrigins: Set<string> | null;
   private heartbeat: NodeJS.Timeout | null = null;
+  private heapWatch: NodeJS.Timeout | null = null;
+  private heapHighSamples = 0;
 
   constructor(init: ShardInit, port: MessagePort) {
     this.shard = init.shard;
@@ -123,6 +130,7 @@ export class Shard implements ConnectionHost {
     this.port.on('message', (msg: ToShard) => this.onMessage(msg));
     // Proof of life for the primary: a stuck event loop stops bumping it.
     this.heartbeat = setInterval(() => Atomics.add(this.shared, Slot.HEARTBEAT + this.shard, 1), HEARTBEAT_MS).unref();
+    this.heapWatch = setInterval(() => this.checkHeap(), HEAP_CHECK_MS).unref();
     // The standalone offload() of the public API finds this thread's shard here.
     (globalThis as Record<symbol, unknown>)[OFFLOAD_HOOK] = (task: string, payload: unknown, opts?: OffloadOptions) =>
       this.offload(null, task, payload, opts);
@@ -165,6 +173,23 @@ export class Shard implements ConnectionHost {
       error: { code: ErrorCode.SHARD_FAILED, message: `shard ${this.shard} crashed: ${wire.message}`, stack: wire.stack },
     });
     this.force();
+  }
+
+  /**
+   * V8 ends a thread that runs out of heap from outside, and with uWS handles
+   * open that aborts the whole process. So a shard whose heap stays above
+   * HEAP_HIGH of its limit for two samples in a row (garbage alone rarely
+   * survives that) crashes itself first: it closes its sockets and is replaced.
+   */
+  private checkHeap(): void {
+    const { used_heap_size: used, heap_size_limit: total } = getHeapStatistics();
+    // heap_size_limit also counts the young generation: the configured old-space cap is the one V8 enforces.
+    const configured = this.config.limits.shardHeapMb * 1024 * 1024;
+    const limit = configured > 0 ? Math.min(configured, total) : total;
+    this.heapHighSamples = used > limit * HEAP_HIGH ? this.heapHighSamples + 1 : 0;
+    if (this.heapHighSamples < 2) return;
+    const mb = (n: number): number => Math.round(n / 1024 / 1024);
+    this.crash(new Error(`heap at ${mb(used)} of ${mb(limit)} MiB: stopping this shard before it runs out of memory`));
   }
 
   private onMessage(msg: ToShard): void {
@@ -541,6 +566,7 @@ export class Shard implements ConnectionHost {
     this.offloader.stopped = true;
     if (this.poll !== null) clearInterval(this.poll);
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    if (this.heapWatch !== null) clearInterval(this.heapWatch);
     const report: DrainReport = {
       shard: this.shard,
       ...this.drainCounts,
