@@ -58,6 +58,8 @@ interface ShardSlot {
   exited: boolean;
   /** Set when the shard reported a crash: its exit is followed by a restart. */
   crashed: boolean;
+  /** When its drain report arrived (performance.now()), 0 before. */
+  reportedAt: number;
 }
 
 export interface ServerOptions {
@@ -142,7 +144,7 @@ export class ShardlineServer {
       ...(heapMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: heapMb } } : {}),
     });
     const { port1, port2 } = new MessageChannel();
-    const slot: ShardSlot = { id, worker, port: port1, loaded: false, listening: false, report: null, exited: false, crashed: false };
+    const slot: ShardSlot = { id, worker, port: port1, loaded: false, listening: false, report: null, exited: false, crashed: false, reportedAt: 0 };
     this.shards[id] = slot; // a replacement takes the crashed shard's place
     this.heartbeats.track(id);
     port1.on('message', (msg: FromShard) => this.onMessage(slot, msg));
@@ -200,6 +202,7 @@ export class ShardlineServer {
         break;
       case 'drained':
         slot.report = msg.report;
+        slot.reportedAt = performance.now();
         this.log.info({ ...msg.report }, 'shard drained');
         break;
       case 'fatal':
@@ -248,6 +251,10 @@ export class ShardlineServer {
     slot.exited = true;
     slot.port.close();
     this.heartbeats.untrack(slot.id);
+    if (this.draining && slot.reportedAt !== 0) {
+      // From its report to its thread's exit: uWS finishing the TCP teardown of its sockets.
+      this.log.debug({ shard: slot.id, teardownMs: Math.round(performance.now() - slot.reportedAt), exitCode: code }, 'shard exited');
+    }
     if (!this.draining && Atomics.load(this.shared, Slot.PHASE) === Phase.READY) {
       if (!slot.crashed) this.log.error({ shard: slot.id, exitCode: code }, 'shard exited outside a drain');
       this.scheduleRestart(slot.id);
