@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { CloseCode, ErrorCode, MAX_CLOSE_REASON_BYTES, ShardlineError } from './errors.js';
+import { CloseCode, ErrorCode, MAX_CLOSE_REASON_BYTES, ShardlineError, isSendableCloseCode } from './errors.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -42,11 +42,6 @@ export const DEFAULTS = {
     taskTimeoutMs: 30_000, // a task running longer is aborted (its pool thread is replaced)
   },
 } as const;
-
-/** Close codes an endpoint may send (RFC 6455 7.4.1/7.4.2; 1004-1006 and 1015 are reserved). */
-function isSendableCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
-}
 
 const port = z.number().int().min(0).max(65535);
 

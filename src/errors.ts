@@ -17,6 +17,11 @@ export const CloseCode = {
   TRY_AGAIN_LATER: 1013,
 } as const;
 
+/** Close codes an endpoint may send (RFC 6455 7.4.1/7.4.2; 1004-1006 and 1015 are reserved). */
+export function isSendableCloseCode(code: number): boolean {
+  return Number.isInteger(code) && ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+}
+
 export const ErrorCode = {
   /** The config file or a flag holds a bad value. Exit 2. */
   CONFIG_INVALID: 'SHARDLINE_CONFIG_INVALID',

@@ -18,7 +18,7 @@
  * - State is lazy: an idle socket holds no queue array and no topic set.
  */
 import type { Connection, OffloadOptions, Payload } from '../app.js';
-import { CloseCode, ErrorCode, closeCodeFor, truncateReason } from '../errors.js';
+import { CloseCode, ErrorCode, closeCodeFor, isSendableCloseCode, truncateReason } from '../errors.js';
 import type { UWS } from './uws.js';
 
 /** Bytes uWS may buffer for one socket before sends wait in the JS queue. */
@@ -248,6 +248,7 @@ export class SocketConnection implements Connection {
   }
 
   end(code: number = CloseCode.NORMAL, reason = ''): void {
+    if (!isSendableCloseCode(code)) throw new RangeError(`conn.end(): ${code} is not a close code a server may send (1000-1003, 1007-1014, 3000-4999)`);
     if (this.closed) return;
     this.appClose = { code, reason: truncateReason(reason) };
     this.maybeEnd();
