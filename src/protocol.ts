@@ -75,6 +75,8 @@ export interface DrainReport {
   /** 'ok', 'none' (no stop hook), 'failed' (threw) or 'timeout' (still running when forced). */
   stopHook: 'ok' | 'none' | 'failed' | 'timeout';
   forced: boolean;
+  /** Milliseconds the shard spent ending its sockets (its own CPU share of the drain). */
+  endLoopMs: number;
   durationMs: number;
 }
 

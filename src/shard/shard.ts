@@ -97,6 +97,8 @@ export class Shard implements ConnectionHost {
   private poll: NodeJS.Timeout | null = null;
 
   private drainStartedAt = 0;
+  /** Time spent in the drain's end() batches: the shard's own cost of closing its sockets. */
+  private endLoopMs = 0;
   private forced = false;
   private stopping: Promise<DrainReport['stopHook']> | null = null;
   private reported = false;
@@ -507,8 +509,10 @@ export class Shard implements ConnectionHost {
     // instead of being discarded by an end() that came first.
     const pass = (from: number): void => {
       if (this.forced) return;
+      const t0 = performance.now();
       const to = Math.min(all.length, from + DRAIN_BATCH);
       for (let i = from; i < to; i++) (all[i] as SocketConnection).maybeEnd();
+      this.endLoopMs += performance.now() - t0;
       if (to < all.length) setImmediate(pass, to);
       else this.checkDrained();
     };
@@ -576,6 +580,7 @@ export class Shard implements ConnectionHost {
       slowConsumerCloses: this.stats.slowConsumerCloses,
       stopHook,
       forced: this.forced,
+      endLoopMs: Math.round(this.endLoopMs),
       durationMs: Math.round(performance.now() - this.drainStartedAt),
     };
     this.post({ type: 'drained', shard: this.shard, report });
