@@ -5,6 +5,7 @@ import { ErrorCode, ShardlineError } from '../errors.js';
 export const USAGE = `Usage:
   shardline start [--config FILE] [--port N] [--host H] [--shards N|auto] [--app MODULE]
   shardline check --config FILE [--port N] [--host H] [--shards N|auto] [--app MODULE]
+  shardline bench load|drain ...   (shardline bench --help)
   shardline --help | --version
 
 start   runs the server (the built-in echo and pub/sub app when no app is set).
@@ -15,9 +16,11 @@ Flags override the config file; the file overrides the defaults.
 Exit codes: 0 clean drain, 1 drain forced or a shard failed, 2 bad config or arguments.`;
 
 export interface Command {
-  name: 'start' | 'check' | 'help' | 'version';
+  name: 'start' | 'check' | 'help' | 'version' | 'bench';
   configFile?: string | undefined;
   overrides: ConfigOverrides;
+  /** `bench` only: the arguments after `bench`, untouched (src/bench/cli.ts parses them). */
+  argv?: string[];
 }
 
 function argsError(message: string): ShardlineError {
@@ -31,6 +34,7 @@ function int(flag: string, value: string | undefined): number | undefined {
 }
 
 export function parseCommand(argv: string[]): Command {
+  if (argv[0] === 'bench') return { name: 'bench', overrides: {}, argv: argv.slice(1) };
   let parsed;
   try {
     parsed = parseArgs({

@@ -75,6 +75,8 @@ async function main(argv: string[]): Promise<number> {
       return check(cmd);
     case 'start':
       return start(cmd);
+    case 'bench':
+      return (await import('../bench/cli.js')).runBench(cmd.argv ?? []);
   }
 }
 

@@ -1,0 +1,164 @@
+/**
+ * The coordinator's side of the client groups: spawns them, spreads the
+ * connections and the connect rate over them, and gathers their answers.
+ *
+ * Up to PROCESS_THRESHOLD connections: worker threads of this process. Above:
+ * forked child processes, each binding its own source address 127.0.0.x (x from 2 to 251),
+ * because one process may hold at most 20,000 file descriptors here and one
+ * source address has only ~28,000 ephemeral ports.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import { assertNever, type FromGroup, type GroupSpec, type ToGroup } from './protocol.js';
+
+export const PROCESS_THRESHOLD = 15_000;
+/** Connections per child process above the threshold. */
+const PER_PROCESS = 10_000;
+const ENTRY = new URL('./group-entry.js', import.meta.url);
+
+export interface GroupOptions {
+  url: string;
+  connections: number;
+  ratePerSec: number;
+  inflight: number;
+  size: number;
+  /** Worker threads when below the process threshold. */
+  threads: number;
+  /** Child processes to use whatever N is (0 or absent: decided by PROCESS_THRESHOLD). */
+  processes?: number | undefined;
+  connectTimeoutMs?: number;
+}
+
+interface Handle {
+  id: number;
+  send(msg: ToGroup): void;
+  stop(): Promise<void>;
+}
+
+export class Groups {
+  readonly handles: Handle[] = [];
+  private readonly listeners = new Set<(msg: FromGroup) => void>();
+  private readonly failures: string[] = [];
+
+  constructor(opts: GroupOptions) {
+    const forced = opts.processes ?? 0;
+    const useProcesses = forced > 0 || opts.connections > PROCESS_THRESHOLD;
+    const wanted = forced > 0 ? forced : useProcesses ? Math.ceil(opts.connections / PER_PROCESS) : opts.threads;
+    const count = Math.max(1, Math.min(opts.connections, wanted));
+    // A random first source address per run: bind() will not reuse a port that
+    // a TIME_WAIT socket of an earlier run still holds on the same address.
+    const firstAddress = Math.floor(Math.random() * 200);
+    for (let i = 0; i < count; i++) {
+      const share = Math.floor(opts.connections / count) + (i < opts.connections % count ? 1 : 0);
+      const spec: GroupSpec = {
+        group: i,
+        url: opts.url,
+        connections: share,
+        ratePerSec: Math.max(1, opts.ratePerSec / count),
+        maxPending: Math.max(16, Math.floor(512 / count)),
+        inflight: opts.inflight,
+        size: opts.size,
+        localAddress: useProcesses ? `127.0.0.${2 + ((firstAddress + i) % 250)}` : undefined,
+        connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+      };
+      const handle = useProcesses ? this.forkGroup(i) : this.threadGroup(i);
+      this.handles.push(handle);
+      handle.send({ type: 'open', spec });
+    }
+  }
+
+  private dispatch(msg: FromGroup): void {
+    if (msg.type === 'failed') this.failures.push(`group ${msg.group}: ${msg.message}`);
+    for (const l of [...this.listeners]) l(msg);
+  }
+
+  private threadGroup(id: number): Handle {
+    const worker = new Worker(ENTRY, { name: `bench-group-${id}` });
+    worker.on('message', (m: FromGroup) => this.dispatch(m));
+    worker.on('error', (err) => this.dispatch({ type: 'failed', group: id, message: err.message }));
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    return {
+      id,
+      send: (msg) => worker.postMessage(msg),
+      stop: async () => {
+        worker.postMessage({ type: 'exit' } satisfies ToGroup);
+        const timer = setTimeout(() => void worker.terminate(), 3_000);
+        await exited;
+        clearTimeout(timer);
+      },
+    };
+  }
+
+  private forkGroup(id: number): Handle {
+    const child: ChildProcess = fork(ENTRY, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.on('message', (m) => this.dispatch(m as FromGroup));
+    child.on('error', (err) => this.dispatch({ type: 'failed', group: id, message: err.message }));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return {
+      id,
+      send: (msg) => {
+        if (child.connected) child.send(msg);
+      },
+      stop: async () => {
+        if (child.connected) child.send({ type: 'exit' } satisfies ToGroup);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+        await exited;
+        clearTimeout(timer);
+      },
+    };
+  }
+
+  broadcast(msg: ToGroup): void {
+    for (const h of this.handles) h.send(msg);
+  }
+
+  /** Resolves with one message of type `type` from every group (in group order), or rejects after timeoutMs. */
+  collect<T extends FromGroup['type']>(type: T, timeoutMs: number): Promise<Extract<FromGroup, { type: T }>[]> {
+    return new Promise((resolve, reject) => {
+      const got = new Map<number, Extract<FromGroup, { type: T }>>();
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        this.listeners.delete(listener);
+        if (err) reject(err);
+        else resolve([...got.values()].sort((a, b) => a.group - b.group));
+      };
+      const listener = (msg: FromGroup): void => {
+        switch (msg.type) {
+          case 'failed':
+            return done(new Error(`bench client ${msg.message}`));
+          case 'opened':
+          case 'armed':
+          case 'first-close':
+          case 'load-result':
+          case 'drain-result':
+            if (msg.type === type && !got.has(msg.group)) got.set(msg.group, msg as Extract<FromGroup, { type: T }>);
+            if (got.size === this.handles.length) done();
+            return;
+          default:
+            assertNever(msg, 'bench coordinator');
+        }
+      };
+      const timer = setTimeout(() => done(new Error(`bench: no '${type}' from every client group within ${timeoutMs} ms (${got.size}/${this.handles.length})`)), timeoutMs);
+      if (this.failures.length > 0) return done(new Error(this.failures.join('; ')));
+      this.listeners.add(listener);
+    });
+  }
+
+  /** Resolves with the first message of `type` from any group, or null after timeoutMs. */
+  first<T extends FromGroup['type']>(type: T, timeoutMs: number): Promise<Extract<FromGroup, { type: T }> | null> {
+    return new Promise((resolve) => {
+      const listener = (msg: FromGroup): void => {
+        if (msg.type !== type) return;
+        this.listeners.delete(listener);
+        clearTimeout(timer);
+        resolve(msg as Extract<FromGroup, { type: T }>);
+      };
+      const timer = setTimeout(() => (this.listeners.delete(listener), resolve(null)), timeoutMs);
+      this.listeners.add(listener);
+    });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.handles.map((h) => h.stop()));
+  }
+}
