@@ -2,29 +2,8 @@
  * Many connections with a request in flight on each at SIGTERM: every reply
  * arrives before its socket's 1001. test/stress/ runs the same at 19,000.
  */
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
-import { loadGroup } from './helpers/load.js';
-import { FIXTURES, startServer } from './helpers/server.js';
-
-export async function inflightDrain(connections: number, perProcess: number): Promise<void> {
-  const server = await startServer(['--shards', '2', '--host', '0.0.0.0', '--app', join(FIXTURES, 'slow-echo.mjs')], { env: { SLOW_MS: '100' } });
-  const load = loadGroup(server.port, connections, perProcess);
-  expect(await load.opened).toBe(connections);
-  await load.send();
-  await sleep(50);
-  const sent = server.signal('SIGTERM');
-  const [result, exit] = await Promise.all([load.results, server.exited]);
-  expect(exit.code).toBe(0);
-  expect(result.sent).toBe(connections);
-  expect(result.lost).toBe(0);
-  expect(result.replies).toBe(connections);
-  expect(result.codes).toEqual({ 1001: connections });
-  const stopped = await server.waitForLog((l) => l.msg === 'stopped');
-  expect(stopped).toMatchObject({ exitCode: 0, connectionsClosed: connections, messagesDropped: 0 });
-  return void (exit.at - sent);
-}
+import { describe, it } from 'vitest';
+import { inflightDrain } from './helpers/inflight.js';
 
 describe('load', () => {
   it('2,000 connections with a 100 ms request in flight each: zero replies lost, all 1001, exit 0', async () => {

@@ -1,6 +1,6 @@
 /** npm run test:stress: the machine's per-process maximum, with a request in flight on each. */
 import { describe, it } from 'vitest';
-import { inflightDrain } from '../load.test.js';
+import { inflightDrain } from '../helpers/inflight.js';
 
 describe('stress', () => {
   it('19,000 connections with a 100 ms request in flight each: zero replies lost, all 1001, exit 0', async () => {

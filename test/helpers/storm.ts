@@ -1,0 +1,115 @@
+/** A publish storm over non-reading subscribers (test/slow-consumers.test.ts, test/stress/). */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'vitest';
+import { connect, connectMany, type Client } from './client.js';
+import { startServer } from './server.js';
+
+const QUEUE = 64 * 1024;
+const HIGH_WATER = 64 * 1024; // uWS's share, see src/shard/connection.ts
+const DATA = 'x'.repeat(8 * 1024);
+
+function rss(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  return Number(line?.match(/(\d+)/)?.[1] ?? 0) * 1024;
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+
+interface StormResult {
+  echoP50: number;
+  echoP99: number;
+  rssGrowth: number;
+  slowCut: number;
+}
+
+/** A publish storm over `slow` non-reading subscribers (0 for the comparison run). */
+async function storm(slow: number, annotate: (s: string) => Promise<unknown>): Promise<StormResult> {
+  const file = join(mkdtempSync(join(tmpdir(), 'shardline-slow-')), 'cfg.json');
+  writeFileSync(file, JSON.stringify({ backpressure: { maxQueueBytes: QUEUE } }));
+  const server = await startServer(['--shards', '2', '--config', file]);
+  const pid = server.child.pid as number;
+
+  const subscribe = async (clients: Client[]): Promise<void> => {
+    for (const c of clients) c.ws.send('{"subscribe":"storm"}');
+    await Promise.all(clients.map((c) => c.waitFor(1)));
+  };
+  const readers = await connectMany(server.port, 20);
+  await subscribe(readers);
+  const echoers = await Promise.all(Array.from({ length: 10 }, () => connect(server.port)));
+  const slowOnes = slow > 0 ? await connectMany(server.port, slow) : [];
+  await subscribe(slowOnes);
+  for (const c of slowOnes) c.ws.pause(); // from now on they read nothing
+
+  await sleep(300);
+  const base = rss(pid);
+  let peak = base;
+  const sampler = setInterval(() => (peak = Math.max(peak, rss(pid))), 50);
+
+  // Echo round trips every 20 ms on each echo client, during the storm.
+  const rtts: number[] = [];
+  const echoTimer = setInterval(() => {
+    for (const c of echoers) {
+      const t = performance.now();
+      const tag = `ping ${t}`;
+      const on = (m: unknown): void => {
+        if (String(m) === tag) {
+          rtts.push(performance.now() - t);
+          c.ws.off('message', on);
+        }
+      };
+      c.ws.on('message', on);
+      c.ws.send(tag);
+    }
+  }, 20);
+
+  // 600 publications of 8 KiB, one every 7 ms: 4.8 MB for every subscriber.
+  const publisher = await connect(server.port);
+  const N = 600;
+  for (let i = 0; i < N; i++) {
+    publisher.ws.send(JSON.stringify({ publish: 'storm', data: `${i}:${DATA}` }));
+    await sleep(7); // a steady 140 or so a second
+  }
+  await Promise.all(readers.map((c) => c.waitFor(1 + N, 30_000)));
+  clearInterval(echoTimer);
+  clearInterval(sampler);
+
+  // Every reader got every publication, in order.
+  for (const c of readers) {
+    const seq = c.messages.slice(1).map((m) => Number((JSON.parse(String(m)) as { data: string }).data.split(':')[0]));
+    expect(seq).toEqual(Array.from({ length: N }, (_, i) => i));
+  }
+  const slowCut = server.logs.filter((l) => l.msg === 'slow consumer closed').length;
+  // The bound: what the queue and uWS's buffer may hold per non-reading socket, plus 64 MB for the rest.
+  const bound = slow * (QUEUE + HIGH_WATER + DATA.length + 64) + 64 * 1024 * 1024;
+  const result = { echoP50: pct(rtts, 50), echoP99: pct(rtts, 99), rssGrowth: peak - base, slowCut };
+  await annotate(
+    `${slow} non-reading: echo p50 ${result.echoP50.toFixed(2)} ms p99 ${result.echoP99.toFixed(2)} ms (${rtts.length} echoes); ` +
+      `RSS +${(result.rssGrowth / 1048576).toFixed(1)} MB (bound ${(bound / 1048576).toFixed(1)} MB); ${slowCut} cut off with 1008`,
+  );
+  expect(result.rssGrowth).toBeLessThan(bound);
+
+  server.signal('SIGTERM');
+  // The readers drain normally; the non-reading ones were closed long ago.
+  const readerCloses = await Promise.all(readers.map((c) => c.closed));
+  expect(readerCloses.every((c) => c.code === 1001)).toBe(true);
+  for (const c of slowOnes) c.ws.resume();
+  const slowCloses = await Promise.all(slowOnes.map((c) => c.closed));
+  expect(slowCloses.every((c) => c.code === 1008 || c.code === 1006)).toBe(true);
+  expect((await server.exited).code).toBe(0);
+  const reports = server.logs.filter((l) => l.msg === 'shard drained');
+  expect(reports.reduce((n, r) => n + (r.slowConsumerCloses as number), 0)).toBe(slowCut);
+  return result;
+}
+
+export async function slowConsumers(slow: number, annotate: (s: string) => Promise<unknown>): Promise<void> {
+  const without = await storm(0, annotate);
+  const withSlow = await storm(slow, annotate);
+  expect(withSlow.slowCut).toBe(slow); // every non-reading subscriber was cut off
+  await annotate(`echo p99 with / without the non-reading clients: ${(withSlow.echoP99 / without.echoP99).toFixed(2)}x`);
+}
