@@ -91,6 +91,20 @@ describe('shardline CLI with bad input', () => {
   });
 
   it.each([
+    ['throws at import', 'throw new Error("no database here");\nexport default {};\n', 'no database here'],
+    ['has a syntax error', 'export default {\n  message(conn {\n};\n', 'SyntaxError'],
+    ['exports a hook that is not a function', 'export default { message: 42 };\n', "hook 'message' must be a function"],
+    ['misspells a hook', 'export default { onMessage() {} };\n', "unknown hook 'onMessage'"],
+  ])('start exits 2 naming the module when the app %s', async (_name, source, why) => {
+    const app = write('app.mjs', source);
+    const { code, stderr } = await exitOf(['start', '--port', '0', '--app', app]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(app);
+    expect(stderr).toContain(why);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it.each([
     [['start', '--port', 'x']],
     [['start', '--bogus']],
     [['frobnicate']],

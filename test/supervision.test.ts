@@ -88,6 +88,35 @@ describe('supervision', () => {
     expect((await server.exited).code).toBe(0); // not 134
   });
 
+  it('an exception inside a message hook closes only that socket, with 1011 and no internals', async () => {
+    const server = await startServer(['--shards', '1', '--app', APP]);
+    const [bad, good] = await Promise.all([connect(server.port), connect(server.port)]);
+    await Promise.all([bad.waitFor(1), good.waitFor(1)]);
+    bad.ws.send('throw');
+    const close = await bad.closed;
+    expect(close.code).toBe(1011);
+    expect(close.reason).toBe('internal error');
+    await echoes(good as Client, 'fine');
+    const logged = await server.waitForLog((l) => l.code === 'SHARDLINE_HANDLER_FAILED');
+    expect(String((logged.err as { stack: string }).stack)).toContain('thrown in a hook'); // the details go to the log
+    expect(server.logs.some((l) => l.msg === 'restarting shard')).toBe(false);
+    server.signal('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+
+  it('conn.end() truncates a long reason to the 123 bytes a close frame can carry', async () => {
+    const server = await startServer(['--shards', '1', '--app', APP]);
+    const c = await connect(server.port);
+    await c.waitFor(1);
+    c.ws.send(`end:${'é'.repeat(100)}`); // 200 bytes of UTF-8
+    const close = await c.closed;
+    expect(close.code).toBe(4000);
+    expect(Buffer.byteLength(close.reason)).toBeLessThanOrEqual(123);
+    expect(close.reason).toBe('é'.repeat(61)); // cut on a character boundary
+    server.signal('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+
   it('gives up loudly on a crash loop: exit 1', async () => {
     const server = await startServer(['--shards', '1', '--app', APP], { env: { CRASH_AFTER_MS: '400' } });
     const giveUp = await server.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('giving up'), 30_000);
