@@ -149,7 +149,8 @@ export function readConfigFile(file: string): unknown {
     throw configError(file, '', `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   try {
-    return ext === '.json' ? JSON.parse(text) : parseYaml(text);
+    // logLevel 'error': YAML warnings (unknown tags) would print to stderr beside our one line.
+    return ext === '.json' ? JSON.parse(text) : parseYaml(text, { logLevel: 'error' });
   } catch (err) {
     const first = String((err as Error).message).split('\n')[0] ?? '';
     throw configError(file, '', `not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${first}`);
