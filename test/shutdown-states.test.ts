@@ -49,6 +49,20 @@ describe('shutdown in every state', () => {
     expect(server.logs.find((l) => l.msg === 'drain')?.signal).toBe('SIGINT');
   });
 
+  it('Ctrl+C under npm start (SIGINT twice within a millisecond) is one signal: a clean drain, exit 0', async () => {
+    const server = await startServer(['--shards', '2', '--app', join(FIXTURES, 'slow-echo.mjs')], { env: { SLOW_MS: '300' } });
+    const client = await connect(server.port);
+    client.ws.send('in flight');
+    await sleep(50);
+    server.signal('SIGINT');
+    server.signal('SIGINT');
+    const [close, exit] = await Promise.all([client.closed, server.exited]);
+    expect(client.messages).toEqual(['in flight']);
+    expect(close.code).toBe(1001);
+    expect(exit.code).toBe(0);
+    expect(server.logs.some((l) => l.msg === 'second signal: forcing the drain')).toBe(false);
+  });
+
   it('a client that never answers the close frame gets it, and the process still exits 0 promptly', async () => {
     const server = await startServer(['--shards', '1']);
     const sock = tcp(server.port, '127.0.0.1');

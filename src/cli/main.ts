@@ -10,6 +10,9 @@ import { createLogger } from '../primary/logger.js';
 import { ShardlineServer } from '../primary/server.js';
 import { USAGE, parseCommand, type Command } from './args.js';
 
+/** The same signal again within this many ms is one signal delivered twice, not a second one. */
+const DUPLICATE_SIGNAL_MS = 50;
+
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
@@ -38,13 +41,18 @@ async function start(cmd: Command): Promise<number> {
   const logger = createLogger();
 
   // Handlers go in before the shards start: a signal during start-up drains too.
-  // First SIGTERM/SIGINT: drain. Any further signal: force.
+  // First SIGTERM/SIGINT: drain. Any further signal: force. Except one thing:
+  // Ctrl+C under `npm start` delivers SIGINT twice within a millisecond (to the
+  // process group, and again from npm), which must not count as a second signal.
   let server: ShardlineServer | null = null;
-  let signals = 0;
+  let first: { signal: NodeJS.Signals; at: number } | null = null;
   const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals === 1) {
+    const now = performance.now();
+    if (first === null) {
+      first = { signal, at: now };
       void server?.drain(signal);
+    } else if (signal === first.signal && now - first.at < DUPLICATE_SIGNAL_MS) {
+      logger.debug({ signal }, 'duplicate signal ignored');
     } else {
       logger.warn({ signal }, 'second signal: forcing the drain');
       void server?.force('signal');
