@@ -6,13 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, resolveConfig } from '../src/config.js';
-import { FIXTURES, ROOT, runCli } from './helpers/server.js';
+import { FIXTURES, ROOT, runCli, tempFile } from './helpers/server.js';
 
-function write(name: string, text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'shardline-cfg-')), name);
-  writeFileSync(file, text);
-  return file;
-}
+const write = tempFile;
 
 describe('resolveConfig', () => {
   it('fills every default', () => {

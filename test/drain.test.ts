@@ -1,23 +1,15 @@
 /**
  * The drain, end to end: a real server process, real `ws` clients, real signals.
  */
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { connect, connectMany, httpStatus, refused } from './helpers/client.js';
-import { FIXTURES, startServer, type ServerProcess } from './helpers/server.js';
+import { FIXTURES, configFile, startServer, tempFile, type ServerProcess } from './helpers/server.js';
 
 function shardReports(server: ServerProcess) {
   return server.logs.filter((l) => l.msg === 'shard drained');
-}
-
-function configFile(data: unknown): string {
-  const dir = mkdtempSync(join(tmpdir(), 'shardline-'));
-  const file = join(dir, 'shardline.json');
-  writeFileSync(file, JSON.stringify(data));
-  return file;
 }
 
 describe('drain on SIGTERM', () => {
@@ -133,7 +125,7 @@ describe('drain on SIGTERM', () => {
   });
 
   it('awaits the stop hook in every shard before exiting (it writes a file)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'shardline-stop-'));
+    const dir = dirname(tempFile('.keep', ''));
     const server = await startServer(['--shards', '2', '--app', join(FIXTURES, 'slow-echo.mjs')], {
       env: { STOP_FILE: join(dir, 'stopped') },
     });
@@ -141,7 +133,7 @@ describe('drain on SIGTERM', () => {
     server.signal('SIGTERM');
     await client.closed;
     expect((await server.exited).code).toBe(0);
-    const files = readdirSync(dir);
+    const files = readdirSync(dir).filter((f) => f.startsWith('stopped'));
     expect(files).toHaveLength(2); // one per shard
     expect(shardReports(server).map((r) => r.stopHook)).toEqual(['ok', 'ok']);
   });

@@ -12,22 +12,13 @@
  * red (to be flipped) the day a uWS build sends it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect as tcp, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { connect, httpStatus, type Client } from './helpers/client.js';
-import { startServer, type ServerProcess } from './helpers/server.js';
+import { configFile, startServer, type ServerProcess } from './helpers/server.js';
 
 // ---- helpers ---------------------------------------------------------------
-
-function configFile(data: unknown): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'shardline-hostile-')), 'shardline.json');
-  writeFileSync(file, JSON.stringify(data));
-  return file;
-}
 
 /** Nothing a client can see may reveal internals: no stack frames, no paths on this machine. */
 function expectClean(text: string): void {

@@ -2,19 +2,11 @@
  * Limits a user sets and the server enforces, and the upgrade gates.
  */
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
 import { connect, httpStatus } from './helpers/client.js';
-import { FIXTURES, startServer } from './helpers/server.js';
-
-function configFile(data: unknown): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'shardline-lim-')), 'cfg.json');
-  writeFileSync(file, JSON.stringify(data));
-  return file;
-}
+import { FIXTURES, configFile, startServer } from './helpers/server.js';
 
 /** The HTTP status an upgrade attempt got (101 when it became a WebSocket). */
 async function upgradeStatus(port: number, path = '/', headers: Record<string, string> = {}): Promise<number> {

@@ -2,18 +2,14 @@
  * The offload pool: CPU-heavy work in piscina, typed errors, and a drain that
  * waits for offloaded work before each socket's close frame.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { connect } from './helpers/client.js';
-import { FIXTURES, runCli, startServer } from './helpers/server.js';
+import { FIXTURES, configFile, runCli, startServer, tempFile } from './helpers/server.js';
 
 function config(offload: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'shardline-off-')), 'cfg.json');
-  writeFileSync(file, JSON.stringify({ app: join(FIXTURES, 'offload-app.mjs'), offload: { module: join(FIXTURES, 'tasks.mjs'), ...offload }, ...extra }));
-  return file;
+  return configFile({ app: join(FIXTURES, 'offload-app.mjs'), offload: { module: join(FIXTURES, 'tasks.mjs'), ...offload }, ...extra });
 }
 
 async function ask(port: number, text: string): Promise<string> {
@@ -77,10 +73,8 @@ describe('offload', () => {
   });
 
   it('exits 2 naming the module when the tasks module fails to load', async () => {
-    const bad = join(mkdtempSync(join(tmpdir(), 'shardline-off-')), 'bad.mjs');
-    writeFileSync(bad, 'export function x() {}\nthrow new Error("import failed");\n');
-    const file = join(mkdtempSync(join(tmpdir(), 'shardline-off-')), 'cfg.json');
-    writeFileSync(file, JSON.stringify({ offload: { module: bad } }));
+    const bad = tempFile('bad.mjs', 'export function x() {}\nthrow new Error("import failed");\n');
+    const file = configFile({ offload: { module: bad } });
     const p = await runCli(['start', '--config', file, '--port', '0'], { waitReady: false });
     expect((await p.exited).code).toBe(2);
     expect(p.stderr()).toContain(bad);

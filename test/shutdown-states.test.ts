@@ -3,20 +3,12 @@
  * that never answers the close frame, and one that stopped reading.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect as tcp } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { connect } from './helpers/client.js';
-import { FIXTURES, startServer } from './helpers/server.js';
-
-function configFile(data: unknown): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'shardline-sd-')), 'cfg.json');
-  writeFileSync(file, JSON.stringify(data));
-  return file;
-}
+import { FIXTURES, configFile, startServer } from './helpers/server.js';
 
 describe('shutdown in every state', () => {
   it('SIGTERM while a shard is being restarted: no restart after it, the rest drain, exit 0', async () => {

@@ -4,11 +4,9 @@
  * whose event loop is stuck is reported, and the drain deadline still holds.
  */
 import { join } from 'node:path';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { connect, httpStatus, type Client } from './helpers/client.js';
-import { FIXTURES, startServer, type ServerProcess } from './helpers/server.js';
+import { FIXTURES, configFile, startServer, type ServerProcess } from './helpers/server.js';
 
 const APP = join(FIXTURES, 'crashy.mjs');
 
@@ -70,8 +68,7 @@ describe('supervision', () => {
   });
 
   it('a shard running out of heap (limits.shardHeapMb) stops and is replaced before V8 would abort the process', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'shardline-sup-')), 'cfg.json');
-    writeFileSync(file, JSON.stringify({ app: APP, limits: { shardHeapMb: 64 } }));
+    const file = configFile({ app: APP, limits: { shardHeapMb: 64 } });
     const server = await startServer(['--shards', '2', '--config', file]);
     const by = await spread(server.port);
     const [leakShard, leakers] = [...by.entries()][0] as [string, Client[]];
@@ -127,8 +124,7 @@ describe('supervision', () => {
   });
 
   it('reports a stuck shard, drains the healthy one by the deadline and ends without abort (exit 137)', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'shardline-sup-')), 'cfg.json');
-    writeFileSync(file, JSON.stringify({ app: APP, drain: { timeoutMs: 1000 } }));
+    const file = configFile({ app: APP, drain: { timeoutMs: 1000 } });
     const server = await startServer(['--shards', '2', '--config', file]);
     const by = await spread(server.port);
     const [stuckShard, stuck] = [...by.entries()][0] as [string, Client[]];

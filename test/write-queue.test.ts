@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { connect, type Client } from './helpers/client.js';
-import { FIXTURES, startServer } from './helpers/server.js';
+import { FIXTURES, configFile, startServer, tempFile } from './helpers/server.js';
 
 function rssBytes(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -31,10 +31,7 @@ describe('write queue', () => {
   it('keeps per-sender order for 10,000 messages to one socket from its handler, timers and another shard', async () => {
     // 1.2 KB messages and a client that pauses: 12 MB, more than the kernel and
     // uWS buffers hold, so much of it goes through shardline's queue (raised to 32 MiB).
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const file = join(mkdtempSync(join(tmpdir(), 'shardline-')), 'cfg.json');
-    writeFileSync(file, JSON.stringify({ app: join(FIXTURES, 'order.mjs'), backpressure: { maxQueueBytes: 32 * 1024 * 1024 } }));
+    const file = configFile({ app: join(FIXTURES, 'order.mjs'), backpressure: { maxQueueBytes: 32 * 1024 * 1024 } });
     const server = await startServer(['--shards', '2', '--config', file], { env: { ORDER_PAD: '1200' } });
     const a = await connect(server.port);
     await a.waitFor(1);
@@ -107,11 +104,7 @@ describe('write queue', () => {
   });
 
   it('with onOverflow drop-newest keeps the socket open and counts the dropped messages', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const dir = mkdtempSync(join(tmpdir(), 'shardline-'));
-    const file = join(dir, 'cfg.yaml');
-    writeFileSync(file, `app: ${join(FIXTURES, 'flood.mjs')}\nbackpressure:\n  onOverflow: drop-newest\n  maxQueueBytes: 262144\n`);
+    const file = tempFile('cfg.yaml', `app: ${join(FIXTURES, 'flood.mjs')}\nbackpressure:\n  onOverflow: drop-newest\n  maxQueueBytes: 262144\n`);
     const server = await startServer(['--config', file, '--shards', '1']);
     const slow = await connect(server.port);
     await slow.waitFor(1);

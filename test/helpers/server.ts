@@ -4,12 +4,29 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
+
+/** Writes `content` to a file called `name` in a fresh temporary folder, removed after the test. */
+export function tempFile(name: string, content: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'shardline-test-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, name);
+  writeFileSync(file, content);
+  return file;
+}
+
+/** A JSON config file holding `data`. */
+export function configFile(data: unknown): string {
+  return tempFile('shardline.json', JSON.stringify(data));
+}
 
 export interface LogLine {
   level: number;

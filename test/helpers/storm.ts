@@ -1,11 +1,9 @@
 /** A publish storm over non-reading subscribers (test/slow-consumers.test.ts, test/stress/). */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
 import { connect, connectMany, type Client } from './client.js';
-import { startServer } from './server.js';
+import { configFile, startServer } from './server.js';
 
 const QUEUE = 64 * 1024;
 const HIGH_WATER = 64 * 1024; // uWS's share, see src/shard/connection.ts
@@ -30,8 +28,7 @@ interface StormResult {
 
 /** A publish storm over `slow` non-reading subscribers (0 for the comparison run). */
 async function storm(slow: number, annotate: (s: string) => Promise<unknown>): Promise<StormResult> {
-  const file = join(mkdtempSync(join(tmpdir(), 'shardline-slow-')), 'cfg.json');
-  writeFileSync(file, JSON.stringify({ backpressure: { maxQueueBytes: QUEUE } }));
+  const file = configFile({ backpressure: { maxQueueBytes: QUEUE } });
   const server = await startServer(['--shards', '2', '--config', file]);
   const pid = server.child.pid as number;
 
