@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { runDrain, type DrainResult } from './drain.js';
 import { runHttpDrain } from './http-drain.js';
 import { runLoad, type LoadResult } from './load.js';
+import { progress } from './progress.js';
 
 export const BENCH_USAGE = `Usage:
   shardline bench load --url ws://HOST:PORT/PATH --connections N [--rate R] [--duration S | --messages M]
@@ -126,7 +127,7 @@ export async function runBench(argv: string[]): Promise<number> {
           inflight: num('inflight', values.inflight, 1, 1),
           threads,
           processes,
-        });
+        }, { progress: progress(values.json !== true && process.stderr.isTTY === true) });
         if (values.json === true) process.stdout.write(`${JSON.stringify(result)}\n`);
         else printLoad(result);
         return result.connections.opened > 0 ? 0 : 1;

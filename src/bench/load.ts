@@ -4,6 +4,7 @@
  */
 import * as hdr from 'hdr-histogram-js';
 import { Groups } from './groups.js';
+import type { Progress } from './progress.js';
 import { mergeCounts } from './protocol.js';
 
 export interface LoadOptions {
@@ -36,7 +37,11 @@ const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 
  * Runs the load. `onLoadStart`/`onLoadEnd` bracket the message phase only
  * (not the connects), for callers that sample the server's CPU time.
  */
-export async function runLoad(opts: LoadOptions, hooks: { onLoadStart?: () => void; onLoadEnd?: () => void } = {}): Promise<LoadResult> {
+export async function runLoad(
+  opts: LoadOptions,
+  hooks: { onLoadStart?: () => void; onLoadEnd?: () => void; progress?: Progress } = {},
+): Promise<LoadResult> {
+  hooks.progress?.phase(`connecting ${opts.connections}`);
   const groups = new Groups({ url: opts.url, connections: opts.connections, ratePerSec: opts.rate, inflight: opts.inflight, size: opts.size, threads: opts.threads, processes: opts.processes });
   try {
     const openBudgetMs = 30_000 + (opts.connections / Math.max(1, opts.rate)) * 2_000;
@@ -48,6 +53,7 @@ export async function runLoad(opts: LoadOptions, hooks: { onLoadStart?: () => vo
     for (const r of opened) mergeCounts(errors, r.errors);
 
     hooks.onLoadStart?.();
+    hooks.progress?.phase(`load on ${openedCount}`, opts.messages > 0 ? 0 : opts.durationMs);
     const perGroupMessages = opts.messages > 0 ? Math.ceil(opts.messages / groups.handles.length) : 0;
     const results = openedCount === 0 ? [] : await (groups.broadcast({ type: 'load', durationMs: opts.durationMs, messages: perGroupMessages }), groups.collect('load-result', opts.durationMs + 15_000));
     hooks.onLoadEnd?.();
@@ -91,6 +97,7 @@ export async function runLoad(opts: LoadOptions, hooks: { onLoadStart?: () => vo
       errors,
     };
   } finally {
+    hooks.progress?.done();
     await groups.stop();
   }
 }
