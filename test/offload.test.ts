@@ -61,6 +61,24 @@ describe('offload', () => {
     expect((await server.exited).code).toBe(0);
   });
 
+  it('refuses offload() once the socket is closed, and counts a task abandoned at the deadline', async () => {
+    const server = await startServer(['--config', config({ threads: 1 }, { drain: { timeoutMs: 500 } }), '--shards', '1']);
+    const early = await connect(server.port);
+    early.ws.close();
+    const refused = await server.waitForLog((l) => l.msg === 'offload after close');
+    expect(refused.code).toBe('SHARDLINE_OFFLOAD_SHUTTING_DOWN');
+
+    const c = await connect(server.port);
+    c.ws.send('long:5000'); // far past the drain deadline
+    await sleep(100);
+    server.signal('SIGTERM');
+    const { code } = await server.exited;
+    expect(code).toBe(1);
+    const stopped = await server.waitForLog((l) => l.msg === 'stopped');
+    expect(stopped).toMatchObject({ forced: true, offloadAbandoned: 1 });
+    expect(c.messages).not.toContain('long done');
+  });
+
   it('rejects with QUEUE_FULL past offload.maxQueue', async () => {
     const server = await startServer(['--config', config({ threads: 1, maxQueue: 2 }), '--shards', '1']);
     const answer = await ask(server.port, 'full:10');
