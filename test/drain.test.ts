@@ -138,6 +138,21 @@ describe('drain on SIGTERM', () => {
     expect(shardReports(server).map((r) => r.stopHook)).toEqual(['ok', 'ok']);
   });
 
+  it('an app timer it never clears does not hold the drain: the thread ends itself once uWS is done, exit 0', async () => {
+    const server = await startServer(['--shards', '2', '--app', join(FIXTURES, 'interval.mjs')]);
+    const clients = await Promise.all(Array.from({ length: 20 }, () => connect(server.port)));
+    const sent = server.signal('SIGTERM');
+    const closes = await Promise.all(clients.map((c) => c.closed));
+    const { code, at } = await server.exited;
+    expect(closes.every((c) => c.code === 1001)).toBe(true);
+    expect(code).toBe(0); // not 137: the shards were not stuck, only kept alive
+    expect(at - sent).toBeLessThan(3000);
+    const warned = server.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('app handles (timers, sockets) kept the drained shard alive'));
+    expect(warned).toHaveLength(2);
+    expect(warned[0]?.activeResources).toContain('Timeout');
+    expect(server.logs.some((l) => l.msg === 'shard unresponsive: its event loop is stuck')).toBe(false);
+  });
+
   it('runs 20 start/drain cycles in a row, each exiting 0', async () => {
     for (let i = 0; i < 20; i++) {
       const server = await startServer(['--shards', '2']);

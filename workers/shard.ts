@@ -10,7 +10,8 @@ if (parentPort === null) throw new Error('workers/shard.js must run as a worker 
 
 parentPort.once('message', (msg: ToShard) => {
   if (msg.type !== 'init') throw new Error(`this should not happen: shard expected init, got ${msg.type}`);
-  const shard = new Shard(workerData as ShardInit, msg.port);
+  const exitThread = process.exit.bind(process) as (code: number) => void;
+  const shard = new Shard(workerData as ShardInit, msg.port, exitThread);
   // Letting the thread die with uWS handles open would abort the whole process.
   process.on('uncaughtException', (err) => shard.crash(err));
   process.on('unhandledRejection', (reason) => shard.crash(reason));

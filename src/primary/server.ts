@@ -204,6 +204,8 @@ export class ShardlineServer {
         slot.report = msg.report;
         slot.reportedAt = performance.now();
         this.log.info({ ...msg.report }, 'shard drained');
+        // Every shard has drained: what is left is TCP teardown, nothing to force.
+        if (this.shards.every((s) => s.report !== null || s.exited)) clearTimeout(this.deadlineTimer);
         break;
       case 'fatal':
         this.log.error({ shard: msg.shard, code: msg.error.code, err: msg.error }, msg.error.message);

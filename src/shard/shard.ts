@@ -22,6 +22,7 @@ import type { ResolvedConfig } from '../config.js';
 import { CloseCode, ErrorCode, OffloadError, ShardlineError, closeCodeFor, toWire, truncateReason } from '../errors.js';
 import { addRoutes, checkUpgrade, copyRequest, reject, Rejections } from './http.js';
 import { OffloadClient } from './offload-client.js';
+import { holdsConnections } from './teardown.js';
 import {
   Phase,
   Slot,
@@ -49,6 +50,9 @@ export const OFFLOAD_HOOK = Symbol.for('shardline.offload');
 function uwsPayloadCap(limit: number): number {
   return Math.min(2 ** 31 - 1, limit * 2 + 1024);
 }
+
+/** How often a drained thread that something keeps alive checks whether it may end itself. */
+const TEARDOWN_CHECK_MS = 250;
 
 /** Sockets ended per event-loop turn during a drain. */
 const DRAIN_BATCH = 512;
@@ -112,11 +116,17 @@ export class Shard implements ConnectionHost {
   };
   private readonly offloader: OffloadClient;
   private readonly allowedOrigins: Set<string> | null;
-  private heartbeat: NodeJS.Timeout | null = null;
   private heapWatch: NodeJS.Timeout | null = null;
   private heapHighSamples = 0;
 
-  constructor(init: ShardInit, port: MessagePort) {
+  /** The thread's real process.exit (the app's is replaced by a crash). */
+  private readonly exitThread: (code: number) => void;
+  /** The port every shard listens on, once known. */
+  private listenPort = 0;
+  private teardownWatch: NodeJS.Timeout | null = null;
+
+  constructor(init: ShardInit, port: MessagePort, exitThread: (code: number) => void) {
+    this.exitThread = exitThread;
     this.shard = init.shard;
     this.config = init.config;
     this.shared = new Int32Array(init.state);
@@ -131,7 +141,8 @@ export class Shard implements ConnectionHost {
   async start(): Promise<void> {
     this.port.on('message', (msg: ToShard) => this.onMessage(msg));
     // Proof of life for the primary: a stuck event loop stops bumping it.
-    this.heartbeat = setInterval(() => Atomics.add(this.shared, Slot.HEARTBEAT + this.shard, 1), HEARTBEAT_MS).unref();
+    // It runs (unref'd) for the thread's whole life, drained or not.
+    setInterval(() => Atomics.add(this.shared, Slot.HEARTBEAT + this.shard, 1), HEARTBEAT_MS).unref();
     this.heapWatch = setInterval(() => this.checkHeap(), HEAP_CHECK_MS).unref();
     // The standalone offload() of the public API finds this thread's shard here.
     (globalThis as Record<symbol, unknown>)[OFFLOAD_HOOK] = (task: string, payload: unknown, opts?: OffloadOptions) =>
@@ -253,6 +264,7 @@ export class Shard implements ConnectionHost {
     const localPort = (token: UWS.us_listen_socket): number => uws.us_socket_local_port(token as unknown as UWS.us_socket);
     const listening = (token: UWS.us_listen_socket): void => {
       this.listenSocket = token;
+      this.listenPort = localPort(token);
       this.poll = setInterval(() => this.pollWatched(), POLL_MS).unref();
       this.post({ type: 'listening', shard: this.shard, port: localPort(token) });
     };
@@ -569,8 +581,9 @@ export class Shard implements ConnectionHost {
     this.reported = true;
     this.offloader.stopped = true;
     if (this.poll !== null) clearInterval(this.poll);
-    if (this.heartbeat !== null) clearInterval(this.heartbeat);
     if (this.heapWatch !== null) clearInterval(this.heapWatch);
+    // The heartbeat goes on (it is unref'd): a drained thread that app handles
+    // keep alive is not a stuck one.
     const report: DrainReport = {
       shard: this.shard,
       ...this.drainCounts,
@@ -584,7 +597,20 @@ export class Shard implements ConnectionHost {
       durationMs: Math.round(performance.now() - this.drainStartedAt),
     };
     this.post({ type: 'drained', shard: this.shard, report });
-    // Nothing is left to keep the thread alive but uWS's closing sockets: it exits by itself.
+    // The thread now exits by itself once uWS has closed its last socket,
+    // unless app handles keep it alive: then it ends itself as soon as that is
+    // safe. Neither the port nor that watch keeps the loop alive on its own.
+    this.port.unref();
+    this.teardownWatch = setInterval(() => this.exitIfOnlyAppHandlesRemain(), TEARDOWN_CHECK_MS).unref();
+  }
+
+  private exitIfOnlyAppHandlesRemain(): void {
+    if (this.listenPort !== 0 && holdsConnections(this.listenPort)) return;
+    if (this.teardownWatch !== null) clearInterval(this.teardownWatch);
+    this.log('warn', 'app handles (timers, sockets) kept the drained shard alive: ending its thread; clear them in the stop() hook', {
+      activeResources: process.getActiveResourcesInfo().filter((r) => r !== 'MessagePort'),
+    });
     this.port.close();
+    this.exitThread(0);
   }
 }
