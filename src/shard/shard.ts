@@ -605,10 +605,15 @@ export class Shard implements ConnectionHost {
   }
 
   private exitIfOnlyAppHandlesRemain(): void {
+    // Nothing of Node's keeps the loop alive (our own timers and port are
+    // unref'd): only uWS's closing sockets do, and the thread will exit by
+    // itself. Only app handles make the costlier /proc check worth it.
+    const held = process.getActiveResourcesInfo();
+    if (held.length === 0) return;
     if (this.listenPort !== 0 && holdsConnections(this.listenPort)) return;
     if (this.teardownWatch !== null) clearInterval(this.teardownWatch);
     this.log('warn', 'app handles (timers, sockets) kept the drained shard alive: ending its thread; clear them in the stop() hook', {
-      activeResources: process.getActiveResourcesInfo().filter((r) => r !== 'MessagePort'),
+      activeResources: held,
     });
     this.port.close();
     this.exitThread(0);
