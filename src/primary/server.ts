@@ -31,10 +31,11 @@ const HEARTBEAT_CHECK_MS = 500;
 /**
  * After a forced drain, how long shard threads may take to exit. uWS keeps an
  * ended socket until the peer's FIN or its end() timeout (4 to 16 s depending
- * on idleTimeout), so this sits above 16 s. Past it the process kills itself
- * (exit 137): the only way out that cannot abort or hang.
+ * on idleTimeout, checked on a 4 s tick: up to 20 s), so this sits above that.
+ * Past it the process kills itself (exit 137): the only way out that cannot
+ * abort or hang.
  */
-const FORCED_EXIT_GRACE_MS = 20_000;
+const FORCED_EXIT_GRACE_MS = 25_000;
 
 const SHARD_ENTRY = new URL('../../workers/shard.js', import.meta.url);
 
