@@ -40,7 +40,7 @@ export type NewConnectionOutcome = 'refused' | 'rejected' | 'accepted' | 'error'
 
 export interface DrainResult {
   server: string;
-  connections: { requested: number; opened: number; failed: number; openMs: number };
+  connections: { requested: number; opened: number; failed: number; perSec: number; openMs: number };
   inflight: number;
   handlerMs: number;
   /** Milliseconds from the SIGTERM. */
@@ -137,10 +137,8 @@ export async function runDrain(opts: DrainOptions): Promise<DrainResult> {
     const emptyRss = rssBytes(server.pid);
     const url = `ws://${opts.host}:${server.port}${opts.path}`;
     groups = new Groups({ url, connections: opts.connections, ratePerSec: opts.rate, inflight: opts.inflight, size: 32, threads: opts.threads, processes: opts.processes });
-    const opened = (await groups.collect('opened', 30_000 + (opts.connections / Math.max(1, opts.rate)) * 2_000)).map((m) => m.report);
-    const openedCount = opened.reduce((s, r) => s + r.opened, 0);
-    const errors: Record<string, number> = {};
-    for (const r of opened) mergeCounts(errors, r.errors);
+    const { errors, ...connections } = await groups.opened();
+    const openedCount = connections.opened;
     await sleep(500); // let the server settle before reading its memory
     const connectedRss = rssBytes(server.pid);
 
@@ -205,12 +203,7 @@ export async function runDrain(opts: DrainOptions): Promise<DrainResult> {
     }
     return {
       server: opts.server,
-      connections: {
-        requested: opts.connections,
-        opened: openedCount,
-        failed: opts.connections - openedCount,
-        openMs: Math.round(Math.max(...opened.map((r) => r.lastOpenAt)) - Math.min(...opened.map((r) => r.startedAt))),
-      },
+      connections,
       inflight: opts.inflight,
       handlerMs: opts.handlerMs,
       signalToFirstCloseFrameMs: since(signalAt, first),

@@ -9,7 +9,18 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import { assertNever, type FromGroup, type GroupSpec, type ToGroup } from './protocol.js';
+import { assertNever, mergeCounts, type FromGroup, type GroupSpec, type ToGroup } from './protocol.js';
+
+/** The connect phase over every group. */
+export interface OpenSummary {
+  requested: number;
+  opened: number;
+  failed: number;
+  /** Successful opens per second, first attempt to last open. */
+  perSec: number;
+  openMs: number;
+  errors: Record<string, number>;
+}
 
 export const PROCESS_THRESHOLD = 15_000;
 /** Connections per child process above the threshold. */
@@ -40,7 +51,12 @@ export class Groups {
   private readonly listeners = new Set<(msg: FromGroup) => void>();
   private readonly failures: string[] = [];
 
+  private readonly requested: number;
+  private readonly ratePerSec: number;
+
   constructor(opts: GroupOptions) {
+    this.requested = opts.connections;
+    this.ratePerSec = opts.ratePerSec;
     const forced = opts.processes ?? 0;
     const useProcesses = forced > 0 || opts.connections > PROCESS_THRESHOLD;
     const wanted = forced > 0 ? forced : useProcesses ? Math.ceil(opts.connections / PER_PROCESS) : opts.threads;
@@ -113,6 +129,24 @@ export class Groups {
   }
 
   /** Resolves with one message of type `type` from every group (in group order), or rejects after timeoutMs. */
+  /** Waits until every group has opened its connections (budget: 30 s plus twice the time the rate needs). */
+  async opened(): Promise<OpenSummary> {
+    const budgetMs = 30_000 + (this.requested / Math.max(1, this.ratePerSec)) * 2_000;
+    const reports = (await this.collect('opened', budgetMs)).map((m) => m.report);
+    const opened = reports.reduce((n, r) => n + r.opened, 0);
+    const openMs = reports.length === 0 ? 0 : Math.max(...reports.map((r) => r.lastOpenAt)) - Math.min(...reports.map((r) => r.startedAt));
+    const errors: Record<string, number> = {};
+    for (const r of reports) mergeCounts(errors, r.errors);
+    return {
+      requested: this.requested,
+      opened,
+      failed: this.requested - opened,
+      perSec: openMs > 0 ? Math.round((opened * 1000) / openMs) : 0,
+      openMs: Math.round(openMs),
+      errors,
+    };
+  }
+
   collect<T extends FromGroup['type']>(type: T, timeoutMs: number): Promise<Extract<FromGroup, { type: T }>[]> {
     return new Promise((resolve, reject) => {
       const got = new Map<number, Extract<FromGroup, { type: T }>>();

@@ -44,13 +44,8 @@ export async function runLoad(
   hooks.progress?.phase(`connecting ${opts.connections}`);
   const groups = new Groups({ url: opts.url, connections: opts.connections, ratePerSec: opts.rate, inflight: opts.inflight, size: opts.size, threads: opts.threads, processes: opts.processes });
   try {
-    const openBudgetMs = 30_000 + (opts.connections / Math.max(1, opts.rate)) * 2_000;
-    const opened = (await groups.collect('opened', openBudgetMs)).map((m) => m.report);
-    const openedCount = opened.reduce((s, r) => s + r.opened, 0);
-    const startedAt = Math.min(...opened.map((r) => r.startedAt));
-    const lastOpenAt = Math.max(...opened.map((r) => r.lastOpenAt));
-    const errors: Record<string, number> = {};
-    for (const r of opened) mergeCounts(errors, r.errors);
+    const { errors, ...connections } = await groups.opened();
+    const openedCount = connections.opened;
 
     hooks.onLoadStart?.();
     hooks.progress?.phase(`load on ${openedCount}`, opts.messages > 0 ? 0 : opts.durationMs);
@@ -75,16 +70,9 @@ export async function runLoad(
     }
     const durationMs = t1 > t0 ? t1 - t0 : 0;
     const us = (v: number): number => round(v / 1000, 3);
-    const openMs = lastOpenAt - startedAt;
     return {
       url: opts.url,
-      connections: {
-        requested: opts.connections,
-        opened: openedCount,
-        failed: opts.connections - openedCount,
-        perSec: openMs > 0 ? Math.round((openedCount * 1000) / openMs) : 0,
-        openMs: Math.round(openMs),
-      },
+      connections,
       messages: { sent, received, perSec: durationMs > 0 ? Math.round((received * 1000) / durationMs) : 0, durationMs: Math.round(durationMs) },
       latencyMs: {
         p50: us(total.getValueAtPercentile(50)),
