@@ -27,6 +27,7 @@ export const DEFAULTS = {
   backpressure: {
     maxQueueBytes: 1 * MiB, // per socket, on top of uWS's own buffer
     onOverflow: 'close',
+    maxUnackedBytes: 1 * MiB, // per socket: sent but not yet confirmed read by a pong; 0 = trust the kernel's buffers
   },
   limits: {
     maxPayloadBytes: 64 * KiB, // largest message a client may send
@@ -62,6 +63,11 @@ const drainSchema = z.strictObject({
 const backpressureSchema = z.strictObject({
   maxQueueBytes: z.number().int().min(1024).max(2 ** 31).default(DEFAULTS.backpressure.maxQueueBytes),
   onOverflow: z.enum(['close', 'drop-newest']).default(DEFAULTS.backpressure.onOverflow),
+  maxUnackedBytes: z
+    .number()
+    .int()
+    .refine((n) => n === 0 || (n >= 16 * KiB && n <= 2 ** 31), 'must be 0 (off) or from 16384 to 2147483648')
+    .default(DEFAULTS.backpressure.maxUnackedBytes),
 });
 
 const limitsSchema = z.strictObject({

@@ -37,6 +37,37 @@ describe('publish', () => {
     expect((await server.exited).code).toBe(0);
   });
 
+  it('a fan-out too big for one turn is written in slices and keeps every socket\'s order, sends included', async () => {
+    const server = await startServer(['--shards', '1']);
+    const subs = await connectMany(server.port, 1500);
+    for (const s of subs) s.ws.send(JSON.stringify({ subscribe: 'wide' }));
+    await Promise.all(subs.map((s) => s.waitFor(1)));
+    // Subscribed last, so it sits at the end of the fan-out, in the part written in later turns.
+    const publisher = await connect(server.port);
+    publisher.ws.send(JSON.stringify({ subscribe: 'wide' }));
+    await publisher.waitFor(1);
+
+    const N = 10;
+    const data = 'y'.repeat(4096);
+    const commands = Array.from({ length: N }, (_, i) => JSON.stringify({ publish: 'wide', data: `${i}:${data}` }));
+    for (const c of commands) publisher.ws.send(c);
+    // The built-in app publishes, then echoes the command to the publisher: the echo,
+    // a direct send, must not overtake the publication still waiting for this socket.
+    await publisher.waitFor(1 + 2 * N, 30_000);
+    const label = (m: unknown): string => {
+      const o = JSON.parse(String(m)) as { topic?: string; publish?: string; data: string };
+      return `${o.topic !== undefined ? 'publication' : 'echo'} ${o.data.split(':')[0]}`;
+    };
+    expect(publisher.messages.slice(1).map(label)).toEqual(Array.from({ length: N }, (_, i) => [`publication ${i}`, `echo ${i}`]).flat());
+    await Promise.all(subs.map((s) => s.waitFor(1 + N, 30_000)));
+    for (const s of [subs[0], subs[749], subs[1499]]) {
+      const seq = s!.messages.slice(1).map((m) => Number((JSON.parse(String(m)) as { data: string }).data.split(':')[0]));
+      expect(seq).toEqual(Array.from({ length: N }, (_, i) => i));
+    }
+    server.signal('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  }, 60_000);
+
   it('stops delivering after unsubscribe', async () => {
     const server = await startServer(['--shards', '2']);
     const sub = await connect(server.port);

@@ -103,6 +103,30 @@ describe('write queue', () => {
     expect(reports.reduce((n, r) => n + (r.messagesDropped as number), 0)).toBeGreaterThan(0);
   });
 
+  it('a client that stops reading costs at most maxUnackedBytes of writes before it is cut off; without the window the kernel takes megabytes', async () => {
+    const CHUNK = 64 * 1024; // what flood.mjs sends at a time
+    const received = async (maxUnackedBytes: number): Promise<number> => {
+      const file = configFile({ app: join(FIXTURES, 'flood.mjs'), backpressure: { maxUnackedBytes, maxQueueBytes: 64 * 1024 } });
+      const server = await startServer(['--config', file, '--shards', '1']);
+      const slow = await connect(server.port);
+      await slow.waitFor(1);
+      slow.ws.pause();
+      slow.ws.send('flood');
+      await server.waitForLog((l) => l.msg === 'slow consumer closed');
+      slow.ws.resume(); // read what the server wrote before it cut us off
+      await slow.closed;
+      const bytes = slow.messages.slice(1).reduce((n, m) => n + m.length, 0);
+      server.signal('SIGTERM');
+      expect((await server.exited).code).toBe(0);
+      return bytes;
+    };
+    const windowed = await received(64 * 1024);
+    // Written before the window closed: under 64 KiB, plus the chunk that crossed it.
+    expect(windowed).toBeLessThanOrEqual(64 * 1024 + CHUNK);
+    const unbounded = await received(0);
+    expect(unbounded).toBeGreaterThan(8 * (64 * 1024 + CHUNK));
+  });
+
   it('with onOverflow drop-newest keeps the socket open and counts the dropped messages', async () => {
     const file = tempFile('cfg.yaml', `app: ${join(FIXTURES, 'flood.mjs')}\nbackpressure:\n  onOverflow: drop-newest\n  maxQueueBytes: 262144\n`);
     const server = await startServer(['--config', file, '--shards', '1']);

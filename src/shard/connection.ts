@@ -2,7 +2,18 @@
  * One client socket: the app's `conn` object and its write queue.
  *
  *   conn.send(msg) ──► JS queue (FIFO, ≤ maxQueueBytes) ──► uWS buffer (≤ HIGH_WATER_BYTES) ──► kernel ──► client
- *                      used only while uWS is backpressured
+ *                      used only while uWS is backpressured     └──── at most maxUnackedBytes not yet confirmed read ───┘
+ *                      or the unacknowledged window is full
+ *
+ * Why the window: on Linux the kernel's socket buffers grow to megabytes for a
+ * client that has stopped reading before uWS ever sees a short write, so a
+ * server that trusts the kernel goes on writing to it (at full cost) until then.
+ * Every compliant client answers a ping as it reads the stream, and a ping is
+ * read after everything sent before it: so once half the window is out we ping
+ * with the byte count as payload, and the pong echoing it confirms that much.
+ * A client that does not read never answers, its window fills, its messages
+ * wait in the JS queue, and the queue bound cuts it off (1008) within
+ * maxUnackedBytes + maxQueueBytes of data, whatever the kernel would absorb.
  *
  * Invariants:
  * - While the JS queue is not empty nothing bypasses it, so every sender's
@@ -40,6 +51,8 @@ export interface ConnectionHost {
   readonly shard: number;
   readonly maxQueueBytes: number;
   readonly dropNewest: boolean;
+  /** backpressure.maxUnackedBytes; 0 = off. */
+  readonly maxUnackedBytes: number;
   readonly stats: ShardStats;
   /** True once the drain has begun: flushed messages are counted from then on. */
   readonly draining: boolean;
@@ -50,6 +63,8 @@ export interface ConnectionHost {
   unsubscribe(conn: SocketConnection, topic: string): void;
   publish(topic: string, data: Payload, isBinary: boolean): void;
   slowConsumer(conn: SocketConnection, queuedBytes: number): void;
+  /** A send that must wait behind publications still being fanned out to this socket. */
+  deferSend(conn: SocketConnection, data: Payload, isBinary: boolean): void;
   /** Runs an offload task; tracked as in flight for the socket until the app has seen the result. */
   offload(conn: SocketConnection | null, task: string, payload: unknown, opts?: OffloadOptions): Promise<unknown>;
 }
@@ -83,6 +98,8 @@ export class SocketConnection implements Connection {
   /** Set by conn.end(): end once the queue is flushed. */
   appClose: { code: number; reason: string } | null = null;
   topics: Set<string> | null = null;
+  /** Publications (and sends behind them) waiting in the shard's fan-out for this socket. */
+  pendingFanout = 0;
 
   /** limits.maxMessagesPerSecond: the current one-second window and its count. */
   private rateWindow = 0;
@@ -92,6 +109,11 @@ export class SocketConnection implements Connection {
   private queuedBytes = 0;
   /** Set when uWS buffered part of a send; direct sends then re-check getBufferedAmount(). */
   private pressured = false;
+  /** Bytes handed to uWS, and how many of them the client confirmed reading (backpressure.maxUnackedBytes). */
+  private sentBytes = 0;
+  private ackedBytes = 0;
+  /** sentBytes when the outstanding probe ping went out; -1 while none is outstanding. */
+  private probeMark = -1;
   private ended = false;
   private readonly host: ConnectionHost;
 
@@ -136,19 +158,67 @@ export class SocketConnection implements Connection {
       this.host.stats.messagesDropped++;
       return false;
     }
-    if (this.queue === null && (!this.pressured || ws.getBufferedAmount() < HIGH_WATER_BYTES)) {
+    if (this.pendingFanout > 0) {
+      this.host.deferSend(this, data, isBinary);
+      return true;
+    }
+    return this.write(ws, data, isBinary);
+  }
+
+  /** A message the shard's fan-out held for this socket, in its turn. Sent before any end() came, so it still goes out. */
+  deliverFanout(data: Payload, isBinary: boolean): void {
+    this.pendingFanout--;
+    const ws = this.ws;
+    if (ws === null || this.ended) {
+      this.host.stats.messagesDropped++;
+      return;
+    }
+    this.write(ws, data, isBinary);
+    if (this.pendingFanout === 0 && (this.appClose !== null || this.drainClose !== null)) this.maybeEnd();
+  }
+
+  private write(ws: UWS.WebSocket<UserData>, data: Payload, isBinary: boolean): boolean {
+    if (this.queue === null && this.windowOpen && (!this.pressured || ws.getBufferedAmount() < HIGH_WATER_BYTES)) {
       const result = ws.send(data, isBinary);
-      if (result === 1) {
-        this.pressured = false;
-        return true;
-      }
-      if (result === 0) {
-        this.pressured = true;
+      if (result !== 2) {
+        this.pressured = result === 0; // 0: uWS buffered part of it
+        this.wrote(ws, data);
         return true;
       }
       // 2: uWS refused it (cannot happen while we stay under its limit); keep it in our queue.
     }
     return this.enqueue(data, isBinary);
+  }
+
+  /** False while maxUnackedBytes are out that the client has not confirmed reading. */
+  private get windowOpen(): boolean {
+    const window = this.host.maxUnackedBytes;
+    return window === 0 || this.sentBytes - this.ackedBytes < window;
+  }
+
+  /** Counts bytes handed to uWS; once half the window is unconfirmed, probes with a ping. */
+  private wrote(ws: UWS.WebSocket<UserData>, data: Payload | number): void {
+    const window = this.host.maxUnackedBytes;
+    if (window === 0) return;
+    this.sentBytes += typeof data === 'number' ? data : byteLength(data);
+    if (this.probeMark < 0 && this.sentBytes - this.ackedBytes >= window / 2) {
+      this.probeMark = this.sentBytes;
+      ws.ping(String(this.probeMark));
+    }
+  }
+
+  /**
+   * A pong: if it echoes our outstanding probe, the client has read everything
+   * sent before it. Pongs to uWS's idle pings (empty) and unsolicited ones are ignored.
+   */
+  onPong(message: ArrayBuffer): void {
+    const ws = this.ws;
+    if (ws === null || this.ended || this.probeMark < 0) return;
+    if (message.byteLength > 20 || Buffer.from(message).toString('latin1') !== String(this.probeMark)) return;
+    this.ackedBytes = this.probeMark;
+    this.probeMark = -1;
+    if (this.queue !== null) this.flush();
+    else this.wrote(ws, 0); // probe again if half a window is already out
   }
 
   private enqueue(data: Payload, binary: boolean): boolean {
@@ -178,19 +248,20 @@ export class SocketConnection implements Connection {
   flush(): void {
     const ws = this.ws;
     if (ws === null || this.ended) return;
-    if (this.queue !== null) ws.cork(() => this.writeQueued(ws));
+    if (this.queue !== null && this.windowOpen) ws.cork(() => this.writeQueued(ws));
     this.maybeEnd();
   }
 
   private writeQueued(ws: UWS.WebSocket<UserData>): void {
     const queue = this.queue;
     if (queue === null) return;
-    while (this.head < queue.length && ws.getBufferedAmount() < HIGH_WATER_BYTES) {
+    while (this.head < queue.length && this.windowOpen && ws.getBufferedAmount() < HIGH_WATER_BYTES) {
       const item = queue[this.head] as Pending;
       if (ws.send(item.data, item.binary) === 2) break;
       queue[this.head] = undefined as unknown as Pending; // let the payload be collected
       this.head++;
       this.queuedBytes -= item.bytes;
+      this.wrote(ws, item.bytes);
       if (this.host.draining) this.host.stats.messagesFlushed++;
     }
     if (this.head === queue.length) {
@@ -204,9 +275,9 @@ export class SocketConnection implements Connection {
     }
   }
 
-  /** True when nothing waits in our queue and uWS is under the high-water mark. */
+  /** True when nothing waits in our queue or the fan-out and uWS is under the high-water mark. */
   private get flushed(): boolean {
-    return this.queue === null && this.ws !== null && this.ws.getBufferedAmount() < HIGH_WATER_BYTES;
+    return this.queue === null && this.pendingFanout === 0 && this.ws !== null && this.ws.getBufferedAmount() < HIGH_WATER_BYTES;
   }
 
   /**

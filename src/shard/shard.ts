@@ -35,6 +35,7 @@ import {
   type ToShard,
 } from '../protocol.js';
 import { SocketConnection, UWS_MAX_BACKPRESSURE, type ConnectionHost, type ShardStats, type UserData } from './connection.js';
+import { Fanout } from './fanout.js';
 import { loadUws, type UWS } from './uws.js';
 
 /** Where the standalone offload() finds the shard of the thread it runs in. */
@@ -81,6 +82,7 @@ export class Shard implements ConnectionHost {
   readonly shard: number;
   readonly maxQueueBytes: number;
   readonly dropNewest: boolean;
+  readonly maxUnackedBytes: number;
   readonly stats: ShardStats = { messagesQueued: 0, messagesDropped: 0, messagesFlushed: 0, slowConsumerCloses: 0, handlerErrors: 0 };
   draining = false;
 
@@ -95,6 +97,7 @@ export class Shard implements ConnectionHost {
   private readonly connections = new Set<SocketConnection>();
   private readonly watched = new Set<SocketConnection>();
   private readonly topics = new Map<string, Set<SocketConnection>>();
+  private readonly fanout = new Fanout();
   private nextId = 0;
   /** Hooks in flight on this shard (all kinds). */
   private inflight = 0;
@@ -133,6 +136,7 @@ export class Shard implements ConnectionHost {
     this.port = port;
     this.maxQueueBytes = init.config.backpressure.maxQueueBytes;
     this.dropNewest = init.config.backpressure.onOverflow === 'drop-newest';
+    this.maxUnackedBytes = init.config.backpressure.maxUnackedBytes;
     this.offloader = new OffloadClient(this.shard, (msg, transfer) => this.post(msg, transfer));
     this.allowedOrigins = init.config.allowedOrigins.length > 0 ? new Set(init.config.allowedOrigins) : null;
   }
@@ -246,6 +250,7 @@ export class Shard implements ConnectionHost {
       open: (ws) => this.onOpen(ws),
       message: (ws, message, isBinary) => this.onWsMessage(ws, message, isBinary),
       drain: (ws) => ws.getUserData().conn?.flush(),
+      pong: (ws, message) => ws.getUserData().conn?.onPong(message),
       close: (ws, code, message) => this.onClose(ws, code, message),
     });
     addRoutes(server, () => {
@@ -461,6 +466,10 @@ export class Shard implements ConnectionHost {
     return result;
   }
 
+  deferSend(conn: SocketConnection, data: Payload, isBinary: boolean): void {
+    this.fanout.defer(conn, data, isBinary);
+  }
+
   subscribe(conn: SocketConnection, topic: string): void {
     let subs = this.topics.get(topic);
     if (subs === undefined) this.topics.set(topic, (subs = new Set()));
@@ -490,8 +499,7 @@ export class Shard implements ConnectionHost {
 
   private deliver(topic: string, payload: PublishPayload | Payload, isBinary: boolean): void {
     const subs = this.topics.get(topic);
-    if (subs === undefined) return;
-    for (const conn of subs) conn.send(payload, isBinary);
+    if (subs !== undefined) this.fanout.publish(subs, payload, isBinary);
   }
 
   // ---- drain ---------------------------------------------------------------

@@ -5,7 +5,9 @@ import { expect } from 'vitest';
 import { connect, connectMany, type Client } from './client.js';
 import { configFile, startServer } from './server.js';
 
-const QUEUE = 64 * 1024;
+const QUEUE = 512 * 1024;
+/** Unconfirmed bytes per socket (backpressure.maxUnackedBytes): what a non-reader costs in writes before its queue fills. */
+const WINDOW = 64 * 1024;
 const HIGH_WATER = 64 * 1024; // uWS's share, see src/shard/connection.ts
 const DATA = 'x'.repeat(8 * 1024);
 
@@ -28,7 +30,7 @@ interface StormResult {
 
 /** A publish storm over `slow` non-reading subscribers (0 for the comparison run). */
 async function storm(slow: number, annotate: (s: string) => Promise<unknown>): Promise<StormResult> {
-  const file = configFile({ backpressure: { maxQueueBytes: QUEUE } });
+  const file = configFile({ backpressure: { maxQueueBytes: QUEUE, maxUnackedBytes: WINDOW } });
   const server = await startServer(['--shards', '2', '--config', file]);
   const pid = server.child.pid as number;
 
@@ -72,7 +74,14 @@ async function storm(slow: number, annotate: (s: string) => Promise<unknown>): P
     publisher.ws.send(JSON.stringify({ publish: 'storm', data: `${i}:${DATA}` }));
     await sleep(7); // a steady 140 or so a second
   }
-  await Promise.all(readers.map((c) => c.waitFor(1 + N, 30_000)));
+  try {
+    await Promise.all(readers.map((c) => c.waitFor(1 + N, 30_000)));
+  } catch (err) {
+    // Say where each reader stood: messages received / ws readyState.
+    const where = readers.map((c) => `${c.messages.length}/${c.ws.readyState}`).join(' ');
+    const cut = server.logs.filter((l) => l.msg === 'slow consumer closed').length;
+    throw new Error(`${(err as Error).message}; readers ${where}; ${cut} cut off`);
+  }
   clearInterval(echoTimer);
   clearInterval(sampler);
 
