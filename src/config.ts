@@ -12,6 +12,19 @@ import { z } from 'zod';
 import { CloseCode, ErrorCode, MAX_CLOSE_REASON_BYTES, ShardlineError, isSendableCloseCode } from './errors.js';
 
 const KiB = 1024;
+
+/**
+ * How long uWS waits, after a close frame it sent, for the client's close reply
+ * before it drops the socket: it follows idleTimeout (uWebSockets
+ * calculateIdleTimeoutCompnents: 4 s below 16, 8 s below 32, else 16 s) and is
+ * checked on a 4 s tick. A shard thread cannot exit before then, so a client
+ * that vanished can hold the process exit this long after its close frame.
+ */
+export function closeHandshakeSec(idleTimeoutSec: number): number {
+  let margin = 4;
+  while (idleTimeoutSec - margin * 2 >= margin * 2 && margin < 16) margin *= 2;
+  return margin;
+}
 const MiB = 1024 * KiB;
 
 export const DEFAULTS = {
@@ -36,7 +49,10 @@ export const DEFAULTS = {
     shardHeapMb: 0, // V8 old-space limit of each shard thread, in MiB; 0 = Node's default
   },
   allowedOrigins: [] as string[], // Origin values allowed to upgrade (403 otherwise); empty = any
-  idleTimeoutSec: 120, // 0 = off
+  // uWS pings a socket idle for idleTimeoutSec minus 8 s and closes it if nothing came back by then.
+  // 30 keeps idle sockets alive through proxies that cut at 60 s, and keeps uWS's close-handshake
+  // timeout (closeHandshakeSec) at 8 s, inside the default drain.timeoutMs.
+  idleTimeoutSec: 30, // 0 = off
   offload: {
     threads: 'auto', // pool threads; auto = available cores
     maxQueue: 'auto', // tasks waiting for a thread; auto = piscina's (threads squared)

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, resolveConfig } from '../src/config.js';
-import { FIXTURES, ROOT, runCli, tempFile } from './helpers/server.js';
+import { FIXTURES, ROOT, configFile, runCli, startServer, tempFile } from './helpers/server.js';
 
 const write = tempFile;
 
@@ -20,7 +20,7 @@ describe('resolveConfig', () => {
     expect(c.drain).toEqual(DEFAULTS.drain);
     expect(c.backpressure).toEqual(DEFAULTS.backpressure);
     expect(c.limits).toEqual(DEFAULTS.limits);
-    expect(c.idleTimeoutSec).toBe(120);
+    expect(c.idleTimeoutSec).toBe(30);
     expect(Object.isFrozen(c.drain)).toBe(true);
   });
 
@@ -123,5 +123,17 @@ describe('shardline CLI with bad input', () => {
     expect((await version.exited).code).toBe(0);
     const { version: expected } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
     expect(version.logs[0]?.msg).toBe(expected);
+  });
+
+  it('warns at start when uWS\'s close-handshake timeout (set by idleTimeoutSec) is longer than drain.timeoutMs', async () => {
+    const warning = 'a client that vanished can hold the exit past drain.timeoutMs';
+    const risky = await startServer(['--shards', '1', '--config', configFile({ idleTimeoutSec: 120 })]);
+    expect(risky.logs.find((l) => l.msg.startsWith(warning))).toMatchObject({ closeHandshakeMs: 16_000, drainTimeoutMs: 10_000 });
+    risky.signal('SIGTERM');
+    expect((await risky.exited).code).toBe(0);
+    const fine = await startServer(['--shards', '1']); // the defaults: idleTimeoutSec 30, so 8 s
+    expect(fine.logs.some((l) => l.msg.startsWith(warning))).toBe(false);
+    fine.signal('SIGTERM');
+    expect((await fine.exited).code).toBe(0);
   });
 });

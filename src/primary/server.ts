@@ -17,7 +17,7 @@
  *      with uWS handles open that aborts the whole process.
  */
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort, type TransferListItem } from 'node:worker_threads';
-import type { ResolvedConfig } from '../config.js';
+import { closeHandshakeSec, type ResolvedConfig } from '../config.js';
 import { ErrorCode, exitCodeFor, toWire, type WireError } from '../errors.js';
 import { Phase, Slot, assertNever, sharedStateBytes, type DrainReport, type FromShard, type ShardInit, type ToShard } from '../protocol.js';
 import { OffloadPool } from '../offload/pool.js';
@@ -115,6 +115,13 @@ export class ShardlineServer {
     });
     Atomics.store(this.shared, Slot.PHASE, Phase.STARTING);
     this.log.info({ shards: config.shards, port: config.port, host: config.host, app: config.app ?? 'built-in' }, 'starting');
+    const handshakeMs = closeHandshakeSec(config.idleTimeoutSec) * 1000;
+    if (handshakeMs > config.drain.timeoutMs) {
+      this.log.warn(
+        { idleTimeoutSec: config.idleTimeoutSec, closeHandshakeMs: handshakeMs, drainTimeoutMs: config.drain.timeoutMs },
+        'a client that vanished can hold the exit past drain.timeoutMs: uWS waits closeHandshakeMs for its close reply (idleTimeoutSec 31 or less makes it 8 s)',
+      );
+    }
     const { module, ...offload } = config.offload;
     this.pool = module === null ? null : new OffloadPool({ module, ...offload });
     this.tasksLoaded =
