@@ -18,6 +18,7 @@
  */
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { closeHandshakeSec, type ResolvedConfig } from '../config.js';
+import { foreignListeners } from '../proc-net.js';
 import { ErrorCode, exitCodeFor, toWire, type WireError } from '../errors.js';
 import { Phase, Slot, assertNever, sharedStateBytes, type DrainReport, type FromShard, type ShardInit, type ToShard } from '../protocol.js';
 import { OffloadPool } from '../offload/pool.js';
@@ -193,6 +194,13 @@ export class ShardlineServer {
           this.log.info({ shard: slot.id, port: this.port }, 'shard restarted');
         } else if (!this.draining && this.shards.every((s) => s.listening)) {
           Atomics.store(this.shared, Slot.PHASE, Phase.READY);
+          const others = foreignListeners(this.port);
+          if (others > 0) {
+            this.log.warn(
+              { port: this.port, otherListeners: others },
+              'another process also listens on this port (SO_REUSEPORT): the kernel splits new connections between them; expected only during an overlapping restart',
+            );
+          }
           this.log.info({ port: this.port, shards: this.shards.length, host: this.config.host }, 'ready');
           this.resolveReady({ port: this.port });
         }

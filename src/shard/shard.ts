@@ -22,7 +22,7 @@ import type { ResolvedConfig } from '../config.js';
 import { CloseCode, ErrorCode, OffloadError, ShardlineError, closeCodeFor, toWire, truncateReason } from '../errors.js';
 import { addRoutes, checkUpgrade, copyRequest, reject, Rejections } from './http.js';
 import { OffloadClient } from './offload-client.js';
-import { holdsConnections } from './teardown.js';
+import { holdsConnections } from '../proc-net.js';
 import {
   Phase,
   Slot,

@@ -56,6 +56,9 @@ export async function floodAndReconnect(connections: number, perProcess: number,
 
   // An overlapping restart: the new server shares the port, then the old one drains.
   const b = await startServer(['--shards', '2', '--host', '0.0.0.0', '--port', String(port)]);
+  // The new server shares the port with the old one through SO_REUSEPORT, and says so; the old one did not.
+  expect(b.logs.find((l) => l.msg.startsWith('another process also listens on this port'))).toMatchObject({ port, otherListeners: 2 });
+  expect(a.logs.some((l) => l.msg.startsWith('another process also listens on this port'))).toBe(false);
   a.signal('SIGTERM');
   expect((await a.exited).code).toBe(0);
   const back = await Promise.all(groups.map((g) => g.next()));
