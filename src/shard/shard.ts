@@ -499,7 +499,9 @@ export class Shard implements ConnectionHost {
 
   private deliver(topic: string, payload: PublishPayload | Payload, isBinary: boolean): void {
     const subs = this.topics.get(topic);
-    if (subs !== undefined) this.fanout.publish(subs, payload, isBinary);
+    if (subs === undefined) return;
+    // uWS.js converts a string to UTF-8 on every send: do it once for the whole fan-out.
+    this.fanout.publish(subs, typeof payload === 'string' && subs.size > 1 ? Buffer.from(payload) : payload, isBinary);
   }
 
   // ---- drain ---------------------------------------------------------------
