@@ -123,9 +123,12 @@ describe('write queue', () => {
     const windowed = await received(64 * 1024);
     // Written before the window closed: under 64 KiB, plus the chunk that crossed it.
     expect(windowed).toBeLessThanOrEqual(64 * 1024 + CHUNK);
+    // The default 1 MiB window starts at 64 KiB and grows only with pongs, which never come.
+    const byDefault = await received(1024 * 1024);
+    expect(byDefault).toBeLessThanOrEqual(64 * 1024 + CHUNK);
     const unbounded = await received(0);
     expect(unbounded).toBeGreaterThan(8 * (64 * 1024 + CHUNK));
-    await annotate(`written to a non-reader before its cut-off: ${windowed} bytes with a 64 KiB window, ${unbounded} without`);
+    await annotate(`written to a non-reader before its cut-off: ${windowed} bytes with a 64 KiB window, ${byDefault} with the default 1 MiB, ${unbounded} without`);
   });
 
   it('with onOverflow drop-newest keeps the socket open and counts the dropped messages', async () => {

@@ -12,8 +12,11 @@
  * read after everything sent before it: so once half the window is out we ping
  * with the byte count as payload, and the pong echoing it confirms that much.
  * A client that does not read never answers, its window fills, its messages
- * wait in the JS queue, and the queue bound cuts it off (1008) within
- * maxUnackedBytes + maxQueueBytes of data, whatever the kernel would absorb.
+ * wait in the JS queue, and the queue bound cuts it off (1008), whatever the
+ * kernel would absorb. Like TCP's slow start, the window starts at
+ * INITIAL_WINDOW_BYTES and doubles with each confirmation up to
+ * maxUnackedBytes: a reader soon gets the whole window, and a client that
+ * never reads costs at most INITIAL_WINDOW_BYTES of writes.
  *
  * Invariants:
  * - While the JS queue is not empty nothing bypasses it, so every sender's
@@ -34,6 +37,8 @@ import type { UWS } from './uws.js';
 
 /** Bytes uWS may buffer for one socket before sends wait in the JS queue. */
 export const HIGH_WATER_BYTES = 64 * 1024;
+/** Where a socket's acknowledged window starts (capped by maxUnackedBytes). */
+export const INITIAL_WINDOW_BYTES = 64 * 1024;
 /** uWS's own limit; sends above it would be dropped by uWS, so it sits far above HIGH_WATER_BYTES. */
 export const UWS_MAX_BACKPRESSURE = 64 * 1024 * 1024;
 
@@ -114,6 +119,8 @@ export class SocketConnection implements Connection {
   private ackedBytes = 0;
   /** sentBytes when the outstanding probe ping went out; -1 while none is outstanding. */
   private probeMark = -1;
+  /** The acknowledged window now: INITIAL_WINDOW_BYTES, doubled per confirmation up to maxUnackedBytes; 0 = off. */
+  private window: number;
   private ended = false;
   private readonly host: ConnectionHost;
 
@@ -123,6 +130,7 @@ export class SocketConnection implements Connection {
     this.id = id;
     this.data = data;
     this.shard = host.shard;
+    this.window = Math.min(INITIAL_WINDOW_BYTES, host.maxUnackedBytes);
   }
 
   get closed(): boolean {
@@ -190,15 +198,14 @@ export class SocketConnection implements Connection {
     return this.enqueue(data, isBinary);
   }
 
-  /** False while maxUnackedBytes are out that the client has not confirmed reading. */
+  /** False while a window's worth is out that the client has not confirmed reading. */
   private get windowOpen(): boolean {
-    const window = this.host.maxUnackedBytes;
-    return window === 0 || this.sentBytes - this.ackedBytes < window;
+    return this.window === 0 || this.sentBytes - this.ackedBytes < this.window;
   }
 
   /** Counts bytes handed to uWS; once half the window is unconfirmed, probes with a ping. */
   private wrote(ws: UWS.WebSocket<UserData>, data: Payload | number): void {
-    const window = this.host.maxUnackedBytes;
+    const window = this.window;
     if (window === 0) return;
     this.sentBytes += typeof data === 'number' ? data : byteLength(data);
     if (this.probeMark < 0 && this.sentBytes - this.ackedBytes >= window / 2) {
@@ -217,6 +224,7 @@ export class SocketConnection implements Connection {
     if (message.byteLength > 20 || Buffer.from(message).toString('latin1') !== String(this.probeMark)) return;
     this.ackedBytes = this.probeMark;
     this.probeMark = -1;
+    this.window = Math.min(this.window * 2, this.host.maxUnackedBytes);
     if (this.queue !== null) this.flush();
     else this.wrote(ws, 0); // probe again if half a window is already out
   }
