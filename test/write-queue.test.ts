@@ -131,6 +131,21 @@ describe('write queue', () => {
     await annotate(`written to a non-reader before its cut-off: ${windowed} bytes with a 64 KiB window, ${byDefault} with the default 1 MiB, ${unbounded} without`);
   });
 
+  it('a reader gets messages larger than its acknowledged window, and everything queued behind them', async () => {
+    const file = configFile({ app: join(FIXTURES, 'burst.mjs'), backpressure: { maxUnackedBytes: 64 * 1024 } });
+    const server = await startServer(['--config', file, '--shards', '1']);
+    const client = await connect(server.port);
+    // 40 KiB sets a probe out; 100 KiB goes while the window is still open and leaves
+    // more than a window unconfirmed even after that probe's pong: the window must probe again.
+    const sizes = [40 * 1024, 100 * 1024, 300 * 1024, 10 * 1024, 10 * 1024, 10 * 1024];
+    client.ws.send(`burst:${sizes.join(',')}`);
+    await client.waitFor(sizes.length, 5000);
+    expect(client.messages.map((m) => m.length)).toEqual(sizes);
+    server.signal('SIGTERM');
+    expect((await client.closed).code).toBe(1001);
+    expect((await server.exited).code).toBe(0);
+  });
+
   it('with onOverflow drop-newest keeps the socket open and counts the dropped messages', async () => {
     const file = tempFile('cfg.yaml', `app: ${join(FIXTURES, 'flood.mjs')}\nbackpressure:\n  onOverflow: drop-newest\n  maxQueueBytes: 262144\n`);
     const server = await startServer(['--config', file, '--shards', '1']);

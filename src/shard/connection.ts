@@ -225,8 +225,10 @@ export class SocketConnection implements Connection {
     this.ackedBytes = this.probeMark;
     this.probeMark = -1;
     this.window = Math.min(this.window * 2, this.host.maxUnackedBytes);
+    // Probe again at once if half a window is still out (a message larger than
+    // the window can keep it closed): a closed window must always have a probe out.
+    this.wrote(ws, 0);
     if (this.queue !== null) this.flush();
-    else this.wrote(ws, 0); // probe again if half a window is already out
   }
 
   private enqueue(data: Payload, binary: boolean): boolean {
