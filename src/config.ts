@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { CloseCode, ErrorCode, MAX_CLOSE_REASON_BYTES, ShardlineError, isSendableCloseCode } from './errors.js';
 
 const KiB = 1024;
+const MiB = 1024 * KiB;
 
 /**
  * How long uWS waits, after a close frame it sent, for the client's close reply
@@ -25,7 +26,6 @@ export function closeHandshakeSec(idleTimeoutSec: number): number {
   while (idleTimeoutSec - margin * 2 >= margin * 2 && margin < 16) margin *= 2;
   return margin;
 }
-const MiB = 1024 * KiB;
 
 export const DEFAULTS = {
   port: 9001,

@@ -120,7 +120,7 @@ export class ShardlineServer {
     if (handshakeMs > config.drain.timeoutMs) {
       this.log.warn(
         { idleTimeoutSec: config.idleTimeoutSec, closeHandshakeMs: handshakeMs, drainTimeoutMs: config.drain.timeoutMs },
-        'a client that vanished can hold the exit past drain.timeoutMs: uWS waits closeHandshakeMs for its close reply (idleTimeoutSec 31 or less makes it 8 s)',
+        'a client that vanished can hold the exit past drain.timeoutMs: uWS waits closeHandshakeMs for its close reply (an idleTimeoutSec of 31 or less makes it 8 s or less)',
       );
     }
     const { module, ...offload } = config.offload;
