@@ -1,7 +1,7 @@
 /**
  * The lightest WebSocket client that can take part in a drain: raw TCP, one
- * fixed handshake, and on the server's close frame a masked close reply and a
- * FIN. Used by raw-drain.ts so that the client's own CPU does not set the pace
+ * fixed handshake, a pong for every ping (shardline's drain pings each socket
+ * first), and on the server's close frame a masked close reply and a FIN. Used by raw-drain.ts so that the client's own CPU does not set the pace
  * of the drain the way `ws` clients do on a 2-core machine.
  *
  *   node raw-client.js PORT COUNT SOURCE_ADDRESS
@@ -69,6 +69,10 @@ function one(): void {
         head = 10;
       }
       if (pending.length < head + len) return;
+      if (opcode === 0x9) {
+        // Pong with the ping's payload (control frames carry at most 125 bytes), masked with key 0.
+        s.write(Buffer.concat([Buffer.from([0x8a, 0x80 | len, 0, 0, 0, 0]), pending.subarray(head, head + len)]));
+      }
       if (opcode === 0x8 && !sawClose) {
         sawClose = true;
         const t = now();

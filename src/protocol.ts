@@ -68,6 +68,8 @@ export interface DrainReport {
   offloadAwaited: number;
   /** Offloaded tasks still pending when the drain was forced. */
   offloadAbandoned: number;
+  /** Sockets ended without the pong to the drain's barrier ping (it did not come within 1 s). */
+  barrierTimeouts: number;
   /** Messages accepted or published for a socket but never written to it, over the shard's life. */
   messagesDropped: number;
   /** Sockets closed because their write queue overflowed, over the shard's life. */

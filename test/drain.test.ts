@@ -45,6 +45,28 @@ describe('drain on SIGTERM', () => {
     expect(stopped).toMatchObject({ exitCode: 0, forced: false, connectionsClosed: 5 });
   });
 
+  it('answers requests that reach a busy shard after its drain began, before it ended their sockets', async ({ annotate }) => {
+    // The race: a shard reads a socket only when the poll phase reports it, and
+    // ends sockets in the check phase after. A request arriving in between, here
+    // while a hook blocks the thread, would meet its close frame unread.
+    const server = await startServer(['--shards', '1', '--app', join(FIXTURES, 'block.mjs')]);
+    const blocker = await connect(server.port);
+    const clients = await connectMany(server.port, 200);
+    blocker.ws.send('block:400');
+    await sleep(100);
+    server.signal('SIGTERM'); // the drain message waits in the port while the thread is blocked
+    blocker.ws.send('block:400'); // read in the same turn as the drain message: blocks again
+    await sleep(450); // the thread is in the second block now
+    for (const [i, c] of clients.entries()) c.ws.send(`request ${i}`);
+    const closes = await Promise.all(clients.map((c) => c.closed));
+    expect(closes.every((c) => c.code === 1001)).toBe(true);
+    const answered = clients.filter((c, i) => c.messages.includes(`re:request ${i}`)).length;
+    await annotate(`${answered} of ${clients.length} requests sent during the block answered before the close frame`);
+    expect(answered).toBe(clients.length);
+    expect((await server.exited).code).toBe(0);
+    expect(server.logs.find((l) => l.msg === 'stopped')).toMatchObject({ barrierTimeouts: 0 });
+  });
+
   it('closes 1000 idle connections over 2 shards with 1001 and exits 0', async () => {
     const server = await startServer(['--shards', '2']);
     const clients = await connectMany(server.port, 1000);

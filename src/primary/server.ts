@@ -415,7 +415,7 @@ export class ShardlineServer {
       error: this.error,
     };
     const total = (
-      key: 'connectionsClosed' | 'connectionsForced' | 'messagesDropped' | 'messagesFlushed' | 'handlersAbandoned' | 'offloadAwaited' | 'offloadAbandoned',
+      key: 'connectionsClosed' | 'connectionsForced' | 'messagesDropped' | 'messagesFlushed' | 'handlersAbandoned' | 'offloadAwaited' | 'offloadAbandoned' | 'barrierTimeouts',
     ) =>
       reports.reduce((sum, r) => sum + r[key], 0);
     this.log[exitCode === 0 ? 'info' : 'warn'](
@@ -432,6 +432,7 @@ export class ShardlineServer {
         handlersAbandoned: total('handlersAbandoned'),
         offloadAwaited: total('offloadAwaited'),
         offloadAbandoned: total('offloadAbandoned'),
+        barrierTimeouts: total('barrierTimeouts'),
       },
       'stopped',
     );

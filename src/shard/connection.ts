@@ -39,6 +39,8 @@ import type { UWS } from './uws.js';
 export const HIGH_WATER_BYTES = 64 * 1024;
 /** Where a socket's acknowledged window starts (capped by maxUnackedBytes). */
 export const INITIAL_WINDOW_BYTES = 64 * 1024;
+/** Payload of the drain's barrier ping (Shard.beginDrain): its pong means the client's earlier requests were read. */
+export const DRAIN_BARRIER = 'shardline-drain';
 /** uWS's own limit; sends above it would be dropped by uWS, so it sits far above HIGH_WATER_BYTES. */
 export const UWS_MAX_BACKPRESSURE = 64 * 1024 * 1024;
 
@@ -98,8 +100,10 @@ export class SocketConnection implements Connection {
   ws: UWS.WebSocket<UserData> | null;
   /** Hooks (message, open) of this socket still running. */
   inflight = 0;
-  /** Set by the drain: end with this code once in-flight hooks are done and the queue is flushed. */
+  /** Set by the drain: end with this code once the barrier passed, in-flight hooks are done and the queue is flushed. */
   drainClose: { code: number; reason: string } | null = null;
+  /** Set by the drain until the pong to its barrier ping arrives (or the barrier times out). */
+  awaitingBarrier = false;
   /** Set by conn.end(): end once the queue is flushed. */
   appClose: { code: number; reason: string } | null = null;
   topics: Set<string> | null = null;
@@ -220,8 +224,10 @@ export class SocketConnection implements Connection {
    */
   onPong(message: ArrayBuffer): void {
     const ws = this.ws;
-    if (ws === null || this.ended || this.probeMark < 0) return;
-    if (message.byteLength > 20 || Buffer.from(message).toString('latin1') !== String(this.probeMark)) return;
+    if (ws === null || this.ended || message.byteLength > 20) return;
+    const text = Buffer.from(message).toString('latin1');
+    if (text === DRAIN_BARRIER) return this.passBarrier();
+    if (this.probeMark < 0 || text !== String(this.probeMark)) return;
     this.ackedBytes = this.probeMark;
     this.probeMark = -1;
     this.window = Math.min(this.window * 2, this.host.maxUnackedBytes);
@@ -291,12 +297,37 @@ export class SocketConnection implements Connection {
   }
 
   /**
+   * The drain, for this socket: ping it, and end it (maybeEnd) only once the
+   * pong is back. A client answers a ping after everything it sent before it,
+   * so by the pong every request the client sent before it saw the ping has
+   * been read, and holds the close frame back while it is in flight. Without
+   * the barrier, a request reaching the kernel after the shard's last read
+   * of the socket and before its end() met the close frame unread.
+   */
+  startDrain(frame: { code: number; reason: string }, barrier: boolean): void {
+    this.drainClose = frame;
+    const ws = this.ws;
+    if (barrier && ws !== null && !this.ended && this.appClose === null) {
+      this.awaitingBarrier = true;
+      ws.ping(DRAIN_BARRIER);
+    }
+    this.maybeEnd();
+  }
+
+  /** The barrier's pong arrived, or the shard stopped waiting for it. */
+  passBarrier(): void {
+    if (!this.awaitingBarrier) return;
+    this.awaitingBarrier = false;
+    this.maybeEnd();
+  }
+
+  /**
    * Ends the socket with a close frame when it is waiting to and may:
-   * an app's end() waits for the queue; the drain also waits for in-flight hooks.
+   * an app's end() waits for the queue; the drain also waits for its barrier and in-flight hooks.
    */
   maybeEnd(): void {
     if (this.ws === null || this.ended) return;
-    const close = this.appClose ?? (this.drainClose !== null && this.inflight === 0 ? this.drainClose : null);
+    const close = this.appClose ?? (this.drainClose !== null && this.inflight === 0 && !this.awaitingBarrier ? this.drainClose : null);
     if (close === null) {
       if (this.queue === null) this.host.unwatch(this);
       return;

@@ -57,6 +57,8 @@ const TEARDOWN_CHECK_MS = 250;
 
 /** Sockets ended per event-loop turn during a drain. */
 const DRAIN_BATCH = 512;
+/** How long the drain waits for a socket's barrier pong before ending it anyway. */
+const DRAIN_BARRIER_MS = 1000;
 
 /** Heap watchdog: sample period, and the share of the heap limit that counts as high. */
 const HEAP_CHECK_MS = 50;
@@ -109,6 +111,8 @@ export class Shard implements ConnectionHost {
   private forced = false;
   private stopping: Promise<DrainReport['stopHook']> | null = null;
   private reported = false;
+  /** Set once the drain stopped waiting for barrier pongs (DRAIN_BARRIER_MS). */
+  private barrierExpired = false;
   private readonly drainCounts = {
     connectionsClosed: 0,
     connectionsForced: 0,
@@ -116,6 +120,7 @@ export class Shard implements ConnectionHost {
     handlersAbandoned: 0,
     offloadAwaited: 0,
     offloadAbandoned: 0,
+    barrierTimeouts: 0,
   };
   private readonly offloader: OffloadClient;
   private readonly allowedOrigins: Set<string> | null;
@@ -345,10 +350,9 @@ export class Shard implements ConnectionHost {
     ud.conn = conn;
     this.connections.add(conn);
     Atomics.add(this.shared, Slot.CONNECTIONS, 1);
-    if (this.draining) conn.drainClose = this.drainCloseFrame();
     const hook = this.app.open;
     if (hook !== undefined) this.run(conn, 'open', () => hook(conn));
-    if (this.draining) conn.maybeEnd();
+    if (this.draining) conn.startDrain(this.drainCloseFrame(), !this.barrierExpired);
   }
 
   private onWsMessage(ws: UWS.WebSocket<UserData>, message: ArrayBuffer, isBinary: boolean): void {
@@ -525,18 +529,29 @@ export class Shard implements ConnectionHost {
     const frame = this.drainCloseFrame();
     const all = [...this.connections];
     for (const conn of all) conn.drainClose = frame;
-    // Sockets are ended in batches, each after a turn of the event loop in
-    // which uWS reads what has arrived: a request already sitting in the
-    // socket's receive buffer is then handled (and holds its close frame back)
-    // instead of being discarded by an end() that came first.
+    // Each socket gets the barrier ping (SocketConnection.startDrain) and is
+    // ended when its pong is back; sockets are taken in batches, one per turn
+    // of the event loop, to spread the work. A client that has not answered
+    // within DRAIN_BARRIER_MS (not reading, or far away) is ended without it.
     const pass = (from: number): void => {
       if (this.forced) return;
       const t0 = performance.now();
       const to = Math.min(all.length, from + DRAIN_BATCH);
-      for (let i = from; i < to; i++) (all[i] as SocketConnection).maybeEnd();
+      for (let i = from; i < to; i++) (all[i] as SocketConnection).startDrain(frame, true);
       this.endLoopMs += performance.now() - t0;
-      if (to < all.length) setImmediate(pass, to);
-      else this.checkDrained();
+      if (to < all.length) {
+        setImmediate(pass, to);
+        return;
+      }
+      setTimeout(() => {
+        this.barrierExpired = true;
+        for (const conn of [...this.connections]) {
+          if (conn.awaitingBarrier) this.drainCounts.barrierTimeouts++;
+          conn.passBarrier();
+        }
+        this.checkDrained();
+      }, DRAIN_BARRIER_MS).unref();
+      this.checkDrained();
     };
     setImmediate(pass, 0);
   }
