@@ -34,6 +34,7 @@ export const DEFAULTS = {
   drain: {
     timeoutMs: 10_000, // 10 s from the end of delayMs until shards are forced
     delayMs: 0, // time /readyz answers 503 before listeners close
+    barrierMs: 1000, // how long a socket's close frame waits for the pong to the drain's ping; 0 = no ping
     closeCode: CloseCode.GOING_AWAY,
     closeReason: 'server shutting down',
   },
@@ -65,6 +66,7 @@ const port = z.number().int().min(0).max(65535);
 const drainSchema = z.strictObject({
   timeoutMs: z.number().int().min(0).max(3_600_000).default(DEFAULTS.drain.timeoutMs),
   delayMs: z.number().int().min(0).max(3_600_000).default(DEFAULTS.drain.delayMs),
+  barrierMs: z.number().int().min(0).max(60_000).default(DEFAULTS.drain.barrierMs),
   closeCode: z
     .number()
     .int()

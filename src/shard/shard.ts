@@ -57,8 +57,6 @@ const TEARDOWN_CHECK_MS = 250;
 
 /** Sockets ended per event-loop turn during a drain. */
 const DRAIN_BATCH = 512;
-/** How long the drain waits for a socket's barrier pong before ending it anyway. */
-const DRAIN_BARRIER_MS = 1000;
 
 /** Heap watchdog: sample period, and the share of the heap limit that counts as high. */
 const HEAP_CHECK_MS = 50;
@@ -111,7 +109,7 @@ export class Shard implements ConnectionHost {
   private forced = false;
   private stopping: Promise<DrainReport['stopHook']> | null = null;
   private reported = false;
-  /** Set once the drain stopped waiting for barrier pongs (DRAIN_BARRIER_MS). */
+  /** Set once the drain stopped waiting for barrier pongs (drain.barrierMs), or never waits (0). */
   private barrierExpired = false;
   private readonly drainCounts = {
     connectionsClosed: 0,
@@ -529,18 +527,25 @@ export class Shard implements ConnectionHost {
     const frame = this.drainCloseFrame();
     const all = [...this.connections];
     for (const conn of all) conn.drainClose = frame;
+    const barrierMs = this.config.drain.barrierMs;
+    if (barrierMs === 0) this.barrierExpired = true;
     // Each socket gets the barrier ping (SocketConnection.startDrain) and is
     // ended when its pong is back; sockets are taken in batches, one per turn
     // of the event loop, to spread the work. A client that has not answered
-    // within DRAIN_BARRIER_MS (not reading, or far away) is ended without it.
+    // within drain.barrierMs (not reading, or far away) is ended without it.
+    // With barrierMs 0 there is no ping: sockets are ended at once.
     const pass = (from: number): void => {
       if (this.forced) return;
       const t0 = performance.now();
       const to = Math.min(all.length, from + DRAIN_BATCH);
-      for (let i = from; i < to; i++) (all[i] as SocketConnection).startDrain(frame, true);
+      for (let i = from; i < to; i++) (all[i] as SocketConnection).startDrain(frame, !this.barrierExpired);
       this.endLoopMs += performance.now() - t0;
       if (to < all.length) {
         setImmediate(pass, to);
+        return;
+      }
+      if (barrierMs === 0) {
+        this.checkDrained();
         return;
       }
       setTimeout(() => {
@@ -550,7 +555,7 @@ export class Shard implements ConnectionHost {
           conn.passBarrier();
         }
         this.checkDrained();
-      }, DRAIN_BARRIER_MS).unref();
+      }, barrierMs).unref();
       this.checkDrained();
     };
     setImmediate(pass, 0);
