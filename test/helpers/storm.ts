@@ -1,13 +1,39 @@
 /** A publish storm over non-reading subscribers (test/slow-consumers.test.ts, test/stress/). */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { expect } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { expect, onTestFinished } from 'vitest';
 import { connect, connectMany, type Client } from './client.js';
+import { nonReaders } from './non-reader.js';
 import { configFile, startServer } from './server.js';
 
 const QUEUE = 512 * 1024;
 const HIGH_WATER = 64 * 1024; // uWS's share, see src/shard/connection.ts
 const DATA = 'x'.repeat(8 * 1024);
+
+const PROBE = fileURLToPath(new URL('./echo-probe.mjs', import.meta.url));
+
+/** 10 echo sockets in a child process (echo-probe.mjs says why). */
+async function echoProbe(port: number): Promise<{ start(): void; stop(): Promise<number[]> }> {
+  const child = spawn(process.execPath, [PROBE, String(port), '10', '20'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  onTestFinished(() => void child.kill());
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const line = async (): Promise<string> => {
+    const next = await lines.next();
+    if (next.done === true) throw new Error('the echo probe exited');
+    return next.value;
+  };
+  expect(await line()).toBe('ready');
+  return {
+    start: () => void child.stdin.write('start\n'),
+    stop: async () => {
+      child.stdin.write('stop\n');
+      return JSON.parse(await line()) as number[];
+    },
+  };
+}
 
 function rss(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
@@ -39,32 +65,17 @@ async function storm(slow: number, annotate: (s: string) => Promise<unknown>): P
   };
   const readers = await connectMany(server.port, 20);
   await subscribe(readers);
-  const echoers = await Promise.all(Array.from({ length: 10 }, () => connect(server.port)));
-  const slowOnes = slow > 0 ? await connectMany(server.port, slow) : [];
-  await subscribe(slowOnes);
-  for (const c of slowOnes) c.ws.pause(); // from now on they read nothing
+  const probe = await echoProbe(server.port);
+  // Subscribed, and from then on they read nothing.
+  const slowOnes = slow > 0 ? await nonReaders(server.port, slow, '{"subscribe":"storm"}') : [];
 
   await sleep(300);
   const base = rss(pid);
   let peak = base;
   const sampler = setInterval(() => (peak = Math.max(peak, rss(pid))), 50);
 
-  // Echo round trips every 20 ms on each echo client, during the storm.
-  const rtts: number[] = [];
-  const echoTimer = setInterval(() => {
-    for (const c of echoers) {
-      const t = performance.now();
-      const tag = `ping ${t}`;
-      const on = (m: unknown): void => {
-        if (String(m) === tag) {
-          rtts.push(performance.now() - t);
-          c.ws.off('message', on);
-        }
-      };
-      c.ws.on('message', on);
-      c.ws.send(tag);
-    }
-  }, 20);
+  // Echo round trips every 20 ms on each of 10 sockets of a process of their own, during the storm.
+  probe.start();
 
   // 600 publications of 8 KiB, one every 7 ms: 4.8 MB for every subscriber.
   const publisher = await connect(server.port);
@@ -81,7 +92,7 @@ async function storm(slow: number, annotate: (s: string) => Promise<unknown>): P
     const cut = server.logs.filter((l) => l.msg === 'slow consumer closed').length;
     throw new Error(`${(err as Error).message}; readers ${where}; ${cut} cut off`);
   }
-  clearInterval(echoTimer);
+  const rtts = await probe.stop();
   clearInterval(sampler);
 
   // Every reader got every publication, in order.
@@ -103,9 +114,8 @@ async function storm(slow: number, annotate: (s: string) => Promise<unknown>): P
   // The readers drain normally; the non-reading ones were closed long ago.
   const readerCloses = await Promise.all(readers.map((c) => c.closed));
   expect(readerCloses.every((c) => c.code === 1001)).toBe(true);
-  for (const c of slowOnes) c.ws.resume();
-  const slowCloses = await Promise.all(slowOnes.map((c) => c.closed));
-  expect(slowCloses.every((c) => c.code === 1008 || c.code === 1006)).toBe(true);
+  const slowCodes = await Promise.all(slowOnes.map((c) => c.finish()));
+  expect(slowCodes.filter((c) => c !== 1008 && c !== 1006)).toEqual([]);
   expect((await server.exited).code).toBe(0);
   const reports = server.logs.filter((l) => l.msg === 'shard drained');
   expect(reports.reduce((n, r) => n + (r.slowConsumerCloses as number), 0)).toBe(slowCut);
