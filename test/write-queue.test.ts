@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { connect, type Client } from './helpers/client.js';
 import { FIXTURES, configFile, startServer, tempFile } from './helpers/server.js';
+import { INITIAL_WINDOW_BYTES } from '../src/shard/connection.js';
 
 function rssBytes(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -121,11 +122,11 @@ describe('write queue', () => {
       return bytes;
     };
     const windowed = await received(64 * 1024);
-    // Written before the window closed: under 64 KiB, plus the chunk that crossed it.
-    expect(windowed).toBeLessThanOrEqual(64 * 1024 + CHUNK);
-    // The default 1 MiB window starts at 64 KiB and grows only with pongs, which never come.
+    // Written before the window closed: under the window it starts with, plus the chunk that crossed it.
+    expect(windowed).toBeLessThanOrEqual(INITIAL_WINDOW_BYTES + CHUNK);
+    // The default 1 MiB window starts the same way and grows only with pongs, which never come.
     const byDefault = await received(1024 * 1024);
-    expect(byDefault).toBeLessThanOrEqual(64 * 1024 + CHUNK);
+    expect(byDefault).toBeLessThanOrEqual(INITIAL_WINDOW_BYTES + CHUNK);
     const unbounded = await received(0);
     expect(unbounded).toBeGreaterThan(8 * (64 * 1024 + CHUNK));
     await annotate(`written to a non-reader before its cut-off: ${windowed} bytes with a 64 KiB window, ${byDefault} with the default 1 MiB, ${unbounded} without`);

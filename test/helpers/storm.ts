@@ -54,7 +54,7 @@ interface StormResult {
 
 /** A publish storm over `slow` non-reading subscribers (0 for the comparison run). */
 async function storm(slow: number, annotate: (s: string) => Promise<unknown>): Promise<StormResult> {
-  // maxUnackedBytes stays at its default: a non-reader's window never grows past its first 64 KiB.
+  // maxUnackedBytes stays at its default: a non-reader's window never grows past its first 16 KiB.
   const file = configFile({ backpressure: { maxQueueBytes: QUEUE } });
   const server = await startServer(['--shards', '2', '--config', file]);
   const pid = server.child.pid as number;
