@@ -68,6 +68,34 @@ describe('publish', () => {
     expect((await server.exited).code).toBe(0);
   }, 60_000);
 
+  it("a subscriber's own replies do not wait for a fan-out to the other subscribers", async ({ annotate }) => {
+    const server = await startServer(['--shards', '1']);
+    const others = await connectMany(server.port, 1000);
+    for (const s of others) s.ws.send(JSON.stringify({ subscribe: 'room' }));
+    await Promise.all(others.map((s) => s.waitFor(1)));
+    const me = await connect(server.port);
+    me.ws.send(JSON.stringify({ subscribe: 'room' }));
+    await me.waitFor(1);
+
+    // A burst of 100 publications to 1,001 subscribers: 100,100 writes the shard does in slices.
+    const N = 100;
+    const data = 'z'.repeat(1024);
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) me.ws.send(JSON.stringify({ publish: 'room', data: `${i}:${data}` }));
+    me.ws.send('ping');
+    // Mine: each publication, the echo of its command, and last the echo of 'ping'.
+    await me.waitFor(1 + 2 * N + 1, 30_000);
+    const echoed = performance.now() - t0;
+    expect(me.messages.at(-1)).toBe('ping');
+    await Promise.all(others.map((s) => s.waitFor(1 + N, 30_000)));
+    const everyone = performance.now() - t0;
+    await annotate(`'ping' echoed after ${echoed.toFixed(0)} ms; every other subscriber had all ${N} publications after ${everyone.toFixed(0)} ms`);
+    // Its 'ping' goes out once the publications due to it are written, not once all 100,100 are.
+    expect(echoed).toBeLessThan(everyone / 3);
+    server.signal('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  }, 60_000);
+
   it('stops delivering after unsubscribe', async () => {
     const server = await startServer(['--shards', '2']);
     const sub = await connect(server.port);

@@ -33,6 +33,7 @@
  */
 import type { Connection, OffloadOptions, Payload } from '../app.js';
 import { CloseCode, ErrorCode, closeCodeFor, isSendableCloseCode, truncateReason } from '../errors.js';
+import type { FanoutSlots } from './fanout.js';
 import type { UWS } from './uws.js';
 
 /** Bytes uWS may buffer for one socket before sends wait in the JS queue. */
@@ -75,8 +76,8 @@ export interface ConnectionHost {
   unsubscribe(conn: SocketConnection, topic: string): void;
   publish(topic: string, data: Payload, isBinary: boolean): void;
   slowConsumer(conn: SocketConnection, queuedBytes: number): void;
-  /** A send that must wait behind publications still being fanned out to this socket. */
-  deferSend(conn: SocketConnection, data: Payload, isBinary: boolean): void;
+  /** Writes the publications still waiting in the fan-out for this socket, so that its own send can follow them now. */
+  pullFanout(conn: SocketConnection): void;
   /** Runs an offload task; tracked as in flight for the socket until the app has seen the result. */
   offload(conn: SocketConnection | null, task: string, payload: unknown, opts?: OffloadOptions): Promise<unknown>;
 }
@@ -112,8 +113,11 @@ export class SocketConnection implements Connection {
   /** Set by conn.end(): end once the queue is flushed. */
   appClose: { code: number; reason: string } | null = null;
   topics: Set<string> | null = null;
-  /** Publications (and sends behind them) waiting in the shard's fan-out for this socket. */
+  /** Publications waiting in the shard's fan-out for this socket, and where (kept by the Fanout). */
   pendingFanout = 0;
+  fanoutSlots: FanoutSlots | null = null;
+  /** Set while send() pulls this socket's waiting publications ahead (see send()). */
+  private pulling = false;
 
   /** limits.maxMessagesPerSecond: the current one-second window and its count. */
   private rateWindow = 0;
@@ -175,14 +179,25 @@ export class SocketConnection implements Connection {
       this.host.stats.messagesDropped++;
       return false;
     }
-    if (this.pendingFanout > 0) {
-      this.host.deferSend(this, data, isBinary);
-      return true;
+    if (this.pendingFanout === 0) return this.write(ws, data, isBinary);
+    // Publications still due to this socket go first, now, then this message;
+    // a drain waiting for them to end the socket waits for this one too.
+    this.pulling = true;
+    try {
+      this.host.pullFanout(this);
+    } finally {
+      this.pulling = false;
     }
-    return this.write(ws, data, isBinary);
+    if (this.ws === null || this.ended) {
+      this.host.stats.messagesDropped++; // a publication overflowed the queue: cut off as a slow consumer
+      return false;
+    }
+    const written = this.write(this.ws, data, isBinary);
+    if (this.drainClose !== null) this.maybeEnd();
+    return written;
   }
 
-  /** A message the shard's fan-out held for this socket, in its turn. Sent before any end() came, so it still goes out. */
+  /** A publication the shard's fan-out held for this socket, in its turn or pulled ahead. Published before any end() came, so it still goes out. */
   deliverFanout(data: Payload, isBinary: boolean): void {
     this.pendingFanout--;
     const ws = this.ws;
@@ -191,7 +206,7 @@ export class SocketConnection implements Connection {
       return;
     }
     this.write(ws, data, isBinary);
-    if (this.pendingFanout === 0 && (this.appClose !== null || this.drainClose !== null)) this.maybeEnd();
+    if (this.pendingFanout === 0 && !this.pulling && (this.appClose !== null || this.drainClose !== null)) this.maybeEnd();
   }
 
   private write(ws: UWS.WebSocket<UserData>, data: Payload, isBinary: boolean): boolean {

@@ -468,8 +468,8 @@ export class Shard implements ConnectionHost {
     return result;
   }
 
-  deferSend(conn: SocketConnection, data: Payload, isBinary: boolean): void {
-    this.fanout.defer(conn, data, isBinary);
+  pullFanout(conn: SocketConnection): void {
+    this.fanout.pull(conn);
   }
 
   subscribe(conn: SocketConnection, topic: string): void {
