@@ -96,8 +96,11 @@ export function nonReader(port: number, message: string): Promise<NonReader> {
       onread: { buffer: Buffer.alloc(64 * 1024), callback: (n, buf) => onData(Buffer.from(buf.buffer, buf.byteOffset, n)) },
     });
     socket.on('connect', () => socket.write(UPGRADE));
-    socket.on('error', (err) => (state === 'handshake' ? reject(err) : undefined));
-    socket.on('close', () => settle(code));
+    socket.on('error', (err) => (state === 'handshake' || state === 'waiting' ? reject(err) : undefined));
+    socket.on('close', () => {
+      if (state === 'handshake' || state === 'waiting') reject(new Error('the server closed the connection before answering'));
+      settle(code);
+    });
     onTestFinished(() => void socket.destroy());
 
     function finish(): Promise<number> {
