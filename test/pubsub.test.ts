@@ -4,8 +4,16 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { connect, connectMany } from './helpers/client.js';
+import { connect, connectMany, type Client } from './helpers/client.js';
 import { FIXTURES, startServer } from './helpers/server.js';
+
+/** `n` clients subscribed to `topic` with the built-in app (its echo confirms each subscription). */
+async function subscribed(port: number, n: number, topic: string): Promise<Client[]> {
+  const clients = await connectMany(port, n);
+  for (const c of clients) c.ws.send(JSON.stringify({ subscribe: topic }));
+  await Promise.all(clients.map((c) => c.waitFor(1)));
+  return clients;
+}
 
 describe('publish', () => {
   it('reaches every subscriber on every one of 4 shards exactly once, in order', async () => {
@@ -39,13 +47,9 @@ describe('publish', () => {
 
   it('a fan-out too big for one turn is written in slices and keeps every socket\'s order, sends included', async () => {
     const server = await startServer(['--shards', '1']);
-    const subs = await connectMany(server.port, 1500);
-    for (const s of subs) s.ws.send(JSON.stringify({ subscribe: 'wide' }));
-    await Promise.all(subs.map((s) => s.waitFor(1)));
+    const subs = await subscribed(server.port, 1500, 'wide');
     // Subscribed last, so it sits at the end of the fan-out, in the part written in later turns.
-    const publisher = await connect(server.port);
-    publisher.ws.send(JSON.stringify({ subscribe: 'wide' }));
-    await publisher.waitFor(1);
+    const [publisher] = (await subscribed(server.port, 1, 'wide')) as [Client];
 
     const N = 10;
     const data = 'y'.repeat(4096);
@@ -70,12 +74,8 @@ describe('publish', () => {
 
   it("a subscriber's own replies do not wait for a fan-out to the other subscribers", async ({ annotate }) => {
     const server = await startServer(['--shards', '1']);
-    const others = await connectMany(server.port, 1000);
-    for (const s of others) s.ws.send(JSON.stringify({ subscribe: 'room' }));
-    await Promise.all(others.map((s) => s.waitFor(1)));
-    const me = await connect(server.port);
-    me.ws.send(JSON.stringify({ subscribe: 'room' }));
-    await me.waitFor(1);
+    const others = await subscribed(server.port, 1000, 'room');
+    const [me] = (await subscribed(server.port, 1, 'room')) as [Client];
 
     // A burst of 100 publications to 1,001 subscribers: 100,100 writes the shard does in slices.
     const N = 100;
