@@ -33,7 +33,7 @@
  */
 import type { Connection, OffloadOptions, Payload } from '../app.js';
 import { CloseCode, ErrorCode, closeCodeFor, isSendableCloseCode, truncateReason } from '../errors.js';
-import type { FanoutSlots } from './fanout.js';
+import type { Job } from './fanout.js';
 import type { UWS } from './uws.js';
 
 /** Bytes uWS may buffer for one socket before sends wait in the JS queue. */
@@ -115,7 +115,9 @@ export class SocketConnection implements Connection {
   topics: Set<string> | null = null;
   /** Publications waiting in the shard's fan-out for this socket, and where (kept by the Fanout). */
   pendingFanout = 0;
-  fanoutSlots: FanoutSlots | null = null;
+  fanoutJobs: Job[] | null = null;
+  fanoutHead = 0;
+  pulledSeq = 0;
   /** Set while send() pulls this socket's waiting publications ahead (see send()). */
   private pulling = false;
 

@@ -4,12 +4,12 @@
  *
  * A publication is written at once to as many subscribers as fit in
  * SLICE_MS; the rest wait here as a job and are written by the next turns,
- * after uWS has read the sockets. Order per socket is kept: each socket knows
- * where it waits (its slots, oldest first), and before its own conn.send()
- * goes out, pull() writes the publications still due to it, ahead of their
- * turn. So every socket sees messages in the order they were sent or
- * published on its shard, and a subscriber's own replies never wait for a
- * fan-out to the other subscribers.
+ * after uWS has read the sockets. Order per socket is kept: each socket keeps
+ * the jobs it waits in (oldest first), and before its own conn.send() goes
+ * out, pull() writes the publications still due to it, ahead of their turn;
+ * the jobs then pass over it. So every socket sees messages in the order
+ * they were sent or published on its shard, and a subscriber's own replies
+ * never wait for a fan-out to the other subscribers.
  *
  * Bounded: past MAX_JOBS waiting jobs, the shard writes them all before going
  * on, as it would without slicing.
@@ -21,26 +21,23 @@ import type { PublishPayload } from '../protocol.js';
 export interface FanoutTarget {
   /** Publications waiting here for this socket. */
   pendingFanout: number;
-  /** Where they wait; null when nothing does (kept by the Fanout). */
-  fanoutSlots: FanoutSlots | null;
+  /** The jobs they wait in, oldest first from fanoutHead; null until the first (kept by the Fanout). */
+  fanoutJobs: Job[] | null;
+  fanoutHead: number;
+  /** seq of the last job whose publication pull() wrote to this socket ahead of its turn. */
+  pulledSeq: number;
   send(data: Payload | PublishPayload, isBinary: boolean): boolean;
   /** Writes one waiting publication (pendingFanout is decremented first). */
   deliverFanout(data: Payload | PublishPayload, isBinary: boolean): void;
 }
 
-interface Job {
+export interface Job {
+  /** Increasing: a target whose pulledSeq is at least this one has had its publication. */
+  seq: number;
   data: Payload | PublishPayload;
   binary: boolean;
-  /** null where the target took its message ahead of the job's turn (pull). */
-  targets: (FanoutTarget | null)[];
+  targets: FanoutTarget[];
   next: number;
-}
-
-/** One socket's places in the waiting jobs, in job order: jobs[k].targets[index[k]] is this socket. */
-export interface FanoutSlots {
-  jobs: Job[];
-  index: number[];
-  head: number;
 }
 
 /** Time one turn may spend writing a fan-out before letting uWS read its sockets. */
@@ -50,29 +47,28 @@ export const MAX_JOBS = 4096;
 /** Sends between two looks at the clock. */
 const CHECK_EVERY = 16;
 
-function wait(target: FanoutTarget, job: Job, index: number): void {
-  const slots = (target.fanoutSlots ??= { jobs: [], index: [], head: 0 });
-  slots.jobs.push(job);
-  slots.index.push(index);
+function wait(target: FanoutTarget, job: Job): void {
+  (target.fanoutJobs ??= []).push(job);
   target.pendingFanout++;
 }
 
-/** The target's oldest slot was served by its job's turn. */
+/** The target's oldest waiting job is being served in its turn. */
 function advance(target: FanoutTarget): void {
-  const slots = target.fanoutSlots as FanoutSlots;
-  slots.jobs[slots.head] = undefined as unknown as Job; // the job may be collected once done
-  if (++slots.head === slots.jobs.length) {
-    target.fanoutSlots = null;
-  } else if (slots.head >= 64 && slots.head * 2 >= slots.jobs.length) {
-    slots.jobs.splice(0, slots.head);
-    slots.index.splice(0, slots.head);
-    slots.head = 0;
+  const jobs = target.fanoutJobs as Job[];
+  jobs[target.fanoutHead] = undefined as unknown as Job; // the job may be collected once done
+  if (++target.fanoutHead === jobs.length) {
+    jobs.length = 0;
+    target.fanoutHead = 0;
+  } else if (target.fanoutHead >= 64 && target.fanoutHead * 2 >= jobs.length) {
+    jobs.splice(0, target.fanoutHead);
+    target.fanoutHead = 0;
   }
 }
 
 export class Fanout {
   private readonly jobs: Job[] = [];
   private head = 0;
+  private seq = 0;
   private scheduled = false;
 
   get waiting(): number {
@@ -82,8 +78,8 @@ export class Fanout {
   /** Delivers to every target: at once while within SLICE_MS, the rest in later turns. */
   publish(targets: Iterable<FanoutTarget>, data: Payload | PublishPayload, binary: boolean): void {
     if (this.waiting > 0) {
-      const job: Job = { data, binary, targets: [...targets], next: 0 };
-      job.targets.forEach((t, i) => wait(t as FanoutTarget, job, i));
+      const job: Job = { seq: ++this.seq, data, binary, targets: [...targets], next: 0 };
+      for (const t of job.targets) wait(t, job);
       this.push(job);
       return;
     }
@@ -93,25 +89,25 @@ export class Fanout {
     let n = 0;
     for (const t of targets) {
       if (rest !== null) {
-        wait(t, rest, rest.targets.push(t) - 1);
+        rest.targets.push(t);
+        wait(t, rest);
         continue;
       }
       t.send(data, binary);
-      if (++n % CHECK_EVERY === 0 && performance.now() > deadline) rest = { data, binary, targets: [], next: 0 };
+      if (++n % CHECK_EVERY === 0 && performance.now() > deadline) rest = { seq: ++this.seq, data, binary, targets: [], next: 0 };
     }
     if (rest !== null && rest.targets.length > 0) this.push(rest);
   }
 
   /** Writes now, in order, every publication still waiting for this target (its own send goes next). */
   pull(target: FanoutTarget): void {
-    const slots = target.fanoutSlots;
-    if (slots === null) return;
-    target.fanoutSlots = null;
-    for (let k = slots.head; k < slots.jobs.length; k++) {
-      const job = slots.jobs[k] as Job;
-      job.targets[slots.index[k] as number] = null;
-      target.deliverFanout(job.data, job.binary);
-    }
+    const jobs = target.fanoutJobs;
+    if (jobs === null || target.fanoutHead === jobs.length) return;
+    const pending = jobs.slice(target.fanoutHead);
+    jobs.length = 0;
+    target.fanoutHead = 0;
+    target.pulledSeq = (pending[pending.length - 1] as Job).seq;
+    for (const job of pending) target.deliverFanout(job.data, job.binary);
   }
 
   private push(job: Job): void {
@@ -141,9 +137,9 @@ export class Fanout {
     while (this.head < this.jobs.length) {
       const job = this.jobs[this.head] as Job;
       while (job.next < job.targets.length) {
-        const target = job.targets[job.next++];
-        if (target != null) {
-          // Jobs run in order, so this is the target's oldest slot.
+        const target = job.targets[job.next++] as FanoutTarget;
+        if (target.pulledSeq < job.seq) {
+          // Jobs run in order, so this is the target's oldest waiting job.
           advance(target);
           target.deliverFanout(job.data, job.binary);
         }
