@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { connect, connectMany, type Client } from './helpers/client.js';
-import { FIXTURES, startServer } from './helpers/server.js';
+import { nonReaders } from './helpers/non-reader.js';
+import { FIXTURES, configFile, startServer } from './helpers/server.js';
 
 /** `n` clients subscribed to `topic` with the built-in app (its echo confirms each subscription). */
 async function subscribed(port: number, n: number, topic: string): Promise<Client[]> {
@@ -95,6 +96,29 @@ describe('publish', () => {
     server.signal('SIGTERM');
     expect((await server.exited).code).toBe(0);
   }, 60_000);
+
+  it('a publication made by the close hook of a socket that a fan-out cut off goes out after that fan-out', async () => {
+    // A queue of 8 KiB: the non-reader is written 3 publications of 8,000 bytes (until its first
+    // 16 KiB window is spent), queues a fourth, and the fifth cuts it off, first thing in its fan-out.
+    const file = configFile({ app: join(FIXTURES, 'leave.mjs'), backpressure: { maxQueueBytes: 8192 } });
+    const server = await startServer(['--shards', '1', '--config', file]);
+    const nonReader = await nonReaders(server.port, 1, JSON.stringify({ subscribe: 'room' }));
+    const readers = await connectMany(server.port, 20);
+    for (const r of readers) r.ws.send(JSON.stringify({ subscribe: 'room' }));
+    await Promise.all(readers.map((r) => r.waitFor(1)));
+    const publisher = await connect(server.port);
+    const sent = Array.from({ length: 5 }, (_, i) => `${i}:${'x'.repeat(7998)}`);
+    // One at a time, so that the readers' windows open as they read.
+    for (const [i, data] of sent.entries()) {
+      publisher.ws.send(JSON.stringify({ publish: 'room', data }));
+      await Promise.all(readers.map((r) => r.waitFor(1 + i + 1)));
+    }
+    await Promise.all(readers.map((r) => r.waitFor(1 + sent.length + 1)));
+    for (const r of readers) expect(r.messages.slice(1)).toEqual([...sent, 'left']);
+    expect(await nonReader[0]!.finish()).toBe(1008);
+    server.signal('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
 
   it('stops delivering after unsubscribe', async () => {
     const server = await startServer(['--shards', '2']);

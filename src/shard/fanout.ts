@@ -9,7 +9,9 @@
  * out, pull() writes the publications still due to it, ahead of their turn;
  * the jobs then pass over it. So every socket sees messages in the order
  * they were sent or published on its shard, and a subscriber's own replies
- * never wait for a fan-out to the other subscribers.
+ * never wait for a fan-out to the other subscribers. A publication made while
+ * another is being written directly (a close hook of a socket that writing
+ * cut off) waits until that one is written or queued.
  *
  * Bounded: past MAX_JOBS waiting jobs, the shard writes them all before going
  * on, as it would without slicing.
@@ -38,6 +40,12 @@ export interface Job {
   binary: boolean;
   targets: FanoutTarget[];
   next: number;
+}
+
+interface Later {
+  targets: FanoutTarget[];
+  data: Payload | PublishPayload;
+  binary: boolean;
 }
 
 /** Time one turn may spend writing a fan-out before letting uWS read its sockets. */
@@ -70,6 +78,9 @@ export class Fanout {
   private head = 0;
   private seq = 0;
   private scheduled = false;
+  /** True while publish() writes directly; publications made meanwhile wait in `later`. */
+  private writing = false;
+  private later: Later[] = [];
 
   get waiting(): number {
     return this.jobs.length - this.head;
@@ -77,6 +88,12 @@ export class Fanout {
 
   /** Delivers to every target: at once while within SLICE_MS, the rest in later turns. */
   publish(targets: Iterable<FanoutTarget>, data: Payload | PublishPayload, binary: boolean): void {
+    if (this.writing) {
+      // Published while a publication is being written directly (by the close
+      // hook of a socket that write cut off, say): it goes out after that one.
+      this.later.push({ targets: [...targets], data, binary });
+      return;
+    }
     if (this.waiting > 0) {
       const job: Job = { seq: ++this.seq, data, binary, targets: [...targets], next: 0 };
       for (const t of job.targets) wait(t, job);
@@ -85,18 +102,28 @@ export class Fanout {
     }
     // Nothing waits, so no target has anything pending: write directly while the slice lasts.
     const deadline = performance.now() + SLICE_MS;
+    this.writing = true;
     let rest: Job | null = null;
     let n = 0;
-    for (const t of targets) {
-      if (rest !== null) {
-        rest.targets.push(t);
-        wait(t, rest);
-        continue;
+    try {
+      for (const t of targets) {
+        if (rest !== null) {
+          rest.targets.push(t);
+          wait(t, rest);
+          continue;
+        }
+        t.send(data, binary);
+        if (++n % CHECK_EVERY === 0 && performance.now() > deadline) rest = { seq: ++this.seq, data, binary, targets: [], next: 0 };
       }
-      t.send(data, binary);
-      if (++n % CHECK_EVERY === 0 && performance.now() > deadline) rest = { seq: ++this.seq, data, binary, targets: [], next: 0 };
+    } finally {
+      this.writing = false;
     }
     if (rest !== null && rest.targets.length > 0) this.push(rest);
+    if (this.later.length > 0) {
+      const later = this.later;
+      this.later = [];
+      for (const p of later) this.publish(p.targets, p.data, p.binary);
+    }
   }
 
   /** Writes now, in order, every publication still waiting for this target (its own send goes next). */
