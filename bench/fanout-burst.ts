@@ -2,9 +2,10 @@
  * Fan-out burst benchmark (node dist/bench/fanout-burst.js [--quick]).
  *
  * One shard, 1,000 reading subscribers of one topic (`ws` clients in this
- * process), and 10 more subscribers in a child process of their own that each
- * send an echo every 5 ms. A publisher sends bursts of 200 publications of
- * 1 KiB at once (200,000 writes per burst), 3 bursts 500 ms apart. Printed:
+ * process), and 10 more subscribers in a child process of their own
+ * (src/bench/echo-probe.ts) that each send an echo every 5 ms. A publisher
+ * sends bursts of 200 publications of 1 KiB at once (200,000 writes per
+ * burst), 3 bursts 500 ms apart. Printed:
  * the subscribers' echo round trips (p50, p99, max) against how long each
  * burst took to reach every subscriber. A subscriber's echo must not wait for
  * the whole fan-out (src/shard/fanout.ts).
@@ -12,9 +13,12 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { startServerCommand } from '../src/bench/server-proc.js';
 import { serverCommand } from './servers.js';
+
+const PROBE = fileURLToPath(new URL('../src/bench/echo-probe.js', import.meta.url));
 
 const quick = process.argv.includes('--quick');
 const SUBSCRIBERS = quick ? 300 : 1_000;
@@ -23,38 +27,6 @@ const BURSTS = 3;
 const TOPIC = 'burst';
 
 const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-
-/** Child mode: 10 subscribed sockets, an echo every 5 ms each; the round trips on stdout at "stop". */
-async function probe(port: number): Promise<void> {
-  const rtts: number[] = [];
-  const sentAt = new Map<string, number>();
-  const sockets = await Promise.all(
-    Array.from({ length: 10 }, async () => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
-      await new Promise((resolve) => ws.once('open', resolve));
-      ws.send(JSON.stringify({ subscribe: TOPIC }));
-      await new Promise((resolve) => ws.once('message', resolve));
-      ws.on('message', (m: Buffer) => {
-        if (m[0] !== 0x70) return; // 'p': ours; publications are not even decoded
-        const t = sentAt.get(m.toString());
-        if (t !== undefined) rtts.push(performance.now() - t);
-      });
-      return ws;
-    }),
-  );
-  let seq = 0;
-  const timer = setInterval(() => {
-    for (const ws of sockets) {
-      const tag = `ping ${seq++}`;
-      sentAt.set(tag, performance.now());
-      ws.send(tag);
-    }
-  }, 5);
-  process.stdout.write('ready\n');
-  await new Promise((resolve) => createInterface({ input: process.stdin }).on('line', resolve));
-  clearInterval(timer);
-  process.stdout.write(`${JSON.stringify(rtts)}\n`, () => process.exit(0));
-}
 
 async function main(): Promise<void> {
   const server = await startServerCommand(serverCommand('shardline-1', false));
@@ -73,9 +45,10 @@ async function main(): Promise<void> {
   }
   while (subscribers.some((s) => s.got < 1)) await sleep(10);
 
-  const child = spawn(process.execPath, [process.argv[1] as string, '--probe', String(server.port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [PROBE, String(server.port), '10', '5', JSON.stringify({ subscribe: TOPIC })], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  await lines.next();
+  await lines.next(); // ready
+  child.stdin.write('start\n');
   const publisher = new WebSocket(`ws://127.0.0.1:${server.port}/`, { perMessageDeflate: false });
   await new Promise((resolve) => publisher.once('open', resolve));
   const data = 'b'.repeat(1024);
@@ -102,5 +75,4 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-const at = process.argv.indexOf('--probe');
-await (at >= 0 ? probe(Number(process.argv[at + 1])) : main());
+await main();
