@@ -55,6 +55,10 @@ export const ErrorCode = {
   OFFLOAD_NOT_CLONEABLE: 'SHARDLINE_OFFLOAD_NOT_CLONEABLE',
   /** offload() after the socket's close frame was sent, or after the shard stopped. */
   OFFLOAD_SHUTTING_DOWN: 'SHARDLINE_OFFLOAD_SHUTTING_DOWN',
+  /** The broker (Redis) cannot be reached now, or did not answer in time. Retryable. */
+  BROKER_UNAVAILABLE: 'SHARDLINE_BROKER_UNAVAILABLE',
+  /** The broker answered with an error that retrying will not fix (a script error, a wrong type). */
+  BROKER_FAILED: 'SHARDLINE_BROKER_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -94,6 +98,17 @@ export class OffloadError extends ShardlineError {
     super(code, message);
     this.name = 'OffloadError';
     this.taskErrorName = taskErrorName;
+  }
+}
+
+/** What a Broker rejects with (src/broker/). */
+export class BrokerError extends ShardlineError {
+  /** True when the same call may succeed later (the broker was unreachable or slow). */
+  readonly retryable: boolean;
+  constructor(code: ErrorCode, message: string, retryable: boolean) {
+    super(code, message);
+    this.name = 'BrokerError';
+    this.retryable = retryable;
   }
 }
 
