@@ -10,6 +10,9 @@ import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CloseCode, ErrorCode, MAX_CLOSE_REASON_BYTES, ShardlineError, isSendableCloseCode } from './errors.js';
+import { fleetSchemaShape, type ApiConfig, type BrokerConfig, type HistoryRule } from './config-fleet.js';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -123,6 +126,7 @@ export const configSchema = z.strictObject({
     .int()
     .refine((n) => n === 0 || (n >= 8 && n <= 960), 'must be 0 (off) or between 8 and 960 seconds')
     .default(DEFAULTS.idleTimeoutSec),
+  ...fleetSchemaShape,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -146,6 +150,11 @@ export interface ResolvedConfig {
     readonly maxQueue: number | 'auto';
     readonly taskTimeoutMs: number;
   };
+  readonly broker: Readonly<BrokerConfig>;
+  /** History rules, first match wins; a topic matching none keeps no history. */
+  readonly history: readonly Readonly<HistoryRule>[];
+  readonly api: Readonly<ApiConfig>;
+  readonly nodeId: string;
 }
 
 /** Values given on the command line; they override the file. */
@@ -297,6 +306,13 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
     app = resolveModulePath(merged.app, appBase, source, 'app', 'app module');
   }
 
+  if (merged.broker.type === 'redis' && merged.broker.url === undefined && merged.broker.urls === undefined) {
+    throw configError(source, 'broker.url', 'a redis broker needs url (one Redis) or urls (Redis Cluster seeds)');
+  }
+  if (merged.api.port !== 0 && merged.api.keys.length === 0) {
+    throw configError(source, 'api.keys', 'the publish API (api.port) needs at least one key');
+  }
+
   const resolved: ResolvedConfig = {
     port: merged.port,
     host: merged.host,
@@ -313,6 +329,10 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
       maxQueue: merged.offload.maxQueue,
       taskTimeoutMs: merged.offload.taskTimeoutMs,
     },
+    broker: merged.broker,
+    history: merged.history,
+    api: merged.api,
+    nodeId: merged.nodeId ?? `${hostname().slice(0, 40)}-${process.pid}-${randomBytes(3).toString('hex')}`,
   };
   return deepFreeze(resolved);
 }

@@ -1,67 +1,80 @@
 /**
- * The built-in app, served when no `app` is configured.
+ * The built-in app, served when no `app` is configured: protocol v1
+ * (src/wire/v1.ts, docs/PROTOCOL.md) over an echo server.
  *
- * Every message is echoed back as it came. A text message that is a JSON
- * object with one of these keys is also acted on (before the echo, so the echo
- * confirms it):
- *   {"subscribe":"t"}               subscribe this socket to topic t
- *   {"unsubscribe":"t"}             unsubscribe
- *   {"publish":"t","data":<any>}    send {"topic":"t","data":<any>} to every
- *                                   subscriber of t on every shard
- * JSON nested deeper than 64 levels is never taken as a command, only echoed.
+ * Every message that is not a command is echoed back as it came. A command
+ * without an `id` is acted on and then echoed (the echo confirms it), as
+ * before protocol v1; a command with an `id` gets a reply instead.
  */
-import { defineApp } from './app.js';
+import { defineApp, type Connection, type SubscribeResult } from './app.js';
+import { FLEET_DEFAULTS } from './config-fleet.js';
+import { SUBPROTOCOL, badCommand, errorFrame, helloFrame, okFrame, parseCommand, publicationFrame, resyncFrame, type Command } from './wire/v1.js';
 
-const OPEN_BRACE = 0x7b;
-const MAX_COMMAND_BYTES = 64 * 1024;
-/** Deeper JSON is not taken as a command (re-serialising it could overflow the stack): it is only echoed. */
-const MAX_COMMAND_DEPTH = 64;
-
-/** True if the JSON text nests arrays/objects deeper than `max` (strings are skipped). */
-function nestsDeeper(data: Buffer, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < data.length; i++) {
-    const c = data[i];
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > max) return true;
-    } else if (c === 0x7d || c === 0x5d) depth--;
+function subscribeReply(id: number, r: SubscribeResult): string {
+  if (!r.ok) return errorFrame(id, r.error);
+  const fields: Record<string, unknown> = {};
+  if (r.recovered !== undefined) fields.recovered = r.recovered;
+  if (r.position !== undefined) {
+    fields.offset = r.position.offset;
+    fields.epoch = r.position.epoch;
   }
-  return false;
+  return okFrame(id, fields);
 }
 
-interface Command {
-  subscribe?: unknown;
-  unsubscribe?: unknown;
-  publish?: unknown;
-  data?: unknown;
+async function answer(conn: Connection, cmd: Command & { id: number }): Promise<string> {
+  switch (cmd.kind) {
+    case 'subscribe':
+      return subscribeReply(cmd.id, await conn.subscribe(cmd.topic, { since: cmd.since }));
+    case 'unsubscribe':
+      conn.unsubscribe(cmd.topic);
+      return okFrame(cmd.id);
+    case 'publish': {
+      const r = await conn.publish(cmd.topic, cmd.data, false, { key: cmd.key });
+      if (!r.ok) return errorFrame(cmd.id, r.error);
+      return okFrame(cmd.id, r.position === undefined ? {} : { offset: r.position.offset, epoch: r.position.epoch });
+    }
+    case 'ping':
+      return okFrame(cmd.id);
+    case 'bad':
+      return errorFrame(cmd.id, badCommand(cmd.message));
+  }
 }
 
-function parseCommand(data: Buffer): Command | null {
-  if (data.length === 0 || data.length > MAX_COMMAND_BYTES || data[0] !== OPEN_BRACE) return null;
-  if (nestsDeeper(data, MAX_COMMAND_DEPTH)) return null;
-  try {
-    const value: unknown = JSON.parse(data.toString('utf8'));
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Command) : null;
-  } catch {
-    return null; // not JSON: just echo it
-  }
+/** A command without an id: act on it (fire and forget), then echo. */
+function act(conn: Connection, cmd: Command): void {
+  if (cmd.kind === 'subscribe') void conn.subscribe(cmd.topic, { since: cmd.since });
+  else if (cmd.kind === 'unsubscribe') conn.unsubscribe(cmd.topic);
+  else if (cmd.kind === 'publish') void conn.publish(cmd.topic, cmd.data, false, { key: cmd.key });
 }
 
 export default defineApp({
-  message(conn, data, isBinary) {
+  open(conn) {
+    if (conn.protocol !== SUBPROTOCOL) return;
+    conn.send(
+      helloFrame({
+        node: conn.node,
+        pingSec: FLEET_DEFAULTS.pingSec,
+        maxPayloadBytes: conn.limits.maxPayloadBytes,
+        maxMessagesPerSecond: conn.limits.maxMessagesPerSecond,
+        idempotencySec: FLEET_DEFAULTS.idempotencySec,
+      }),
+    );
+  },
+  async message(conn, data, isBinary) {
     const cmd = isBinary ? null : parseCommand(data);
-    if (cmd !== null) {
-      if (typeof cmd.subscribe === 'string') conn.subscribe(cmd.subscribe);
-      if (typeof cmd.unsubscribe === 'string') conn.unsubscribe(cmd.unsubscribe);
-      if (typeof cmd.publish === 'string') {
-        conn.publish(cmd.publish, JSON.stringify({ topic: cmd.publish, data: cmd.data ?? null }));
-      }
+    if (cmd === null) {
+      conn.send(data, isBinary);
+      return;
     }
-    conn.send(data, isBinary);
+    if (cmd.id === undefined) {
+      act(conn, cmd);
+      conn.send(data, isBinary);
+      return;
+    }
+    conn.send(await answer(conn, cmd as Command & { id: number }));
+  },
+  frame: publicationFrame,
+  resync(conn, topic) {
+    conn.send(resyncFrame(topic));
   },
 });

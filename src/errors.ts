@@ -59,6 +59,14 @@ export const ErrorCode = {
   BROKER_UNAVAILABLE: 'SHARDLINE_BROKER_UNAVAILABLE',
   /** The broker answered with an error that retrying will not fix (a script error, a wrong type). */
   BROKER_FAILED: 'SHARDLINE_BROKER_FAILED',
+  /** A topic name is empty, not a string, or longer than 256 bytes. */
+  TOPIC_INVALID: 'SHARDLINE_TOPIC_INVALID',
+  /** A publish or subscribe could not complete (the shard or socket stopped meanwhile). Retryable. */
+  PUBLISH_FAILED: 'SHARDLINE_PUBLISH_FAILED',
+  /** A protocol v1 command is malformed (a reply with this code; the socket stays open). */
+  BAD_COMMAND: 'SHARDLINE_BAD_COMMAND',
+  /** The HTTP publish API: missing or unknown bearer key. */
+  API_UNAUTHORIZED: 'SHARDLINE_API_UNAUTHORIZED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -119,9 +127,12 @@ export interface WireError {
   stack?: string | undefined;
   /** OFFLOAD_TASK_FAILED: the task's own error name. */
   name?: string | undefined;
+  /** Broker errors: whether the same call may succeed later. */
+  retryable?: boolean | undefined;
 }
 
 export function toWire(err: unknown): WireError {
+  if (err instanceof BrokerError) return { code: err.code, message: err.message, retryable: err.retryable };
   if (err instanceof ShardlineError) return { code: err.code, message: err.message };
   if (err instanceof Error) {
     const raw = (err as Error & { code?: unknown }).code;

@@ -10,11 +10,24 @@ import { resolveConfig, type ConfigInput, type ConfigOverrides, type ResolvedCon
 import { createLogger, type Logger } from './primary/logger.js';
 import { ShardlineServer, type ShutdownSummary } from './primary/server.js';
 
-export { defineApp, type App, type Connection, type OffloadOptions, type Payload, type UpgradeRequest } from './app.js';
+export {
+  defineApp,
+  type App,
+  type Connection,
+  type OffloadOptions,
+  type Payload,
+  type PublicationFrame,
+  type PublishOutcome,
+  type PubSubError,
+  type StreamPosition,
+  type SubscribeResult,
+  type UpgradeRequest,
+} from './app.js';
 export { offload } from './offload/api.js';
+export { publish, type PublishOptions } from './broker/publish.js';
 export { default as defaultApp } from './default-app.js';
 export { DEFAULTS, resolveConfig, type ConfigInput, type ConfigOverrides, type ResolvedConfig } from './config.js';
-export { CloseCode, ErrorCode, OffloadError, ShardlineError, type WireError } from './errors.js';
+export { BrokerError, CloseCode, ErrorCode, OffloadError, ShardlineError, type WireError } from './errors.js';
 export type { DrainReport } from './protocol.js';
 export { ShardlineServer, type ShutdownSummary } from './primary/server.js';
 

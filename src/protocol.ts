@@ -6,6 +6,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ResolvedConfig } from './config.js';
 import type { WireError } from './errors.js';
+import type { HistoryPage, StreamPosition } from './broker/broker.js';
 
 /** Process phase, in the shared state: /readyz reads it without a message round trip. */
 export const Phase = {
@@ -46,7 +47,16 @@ export type ToShard =
   | { type: 'listen'; port: number; tasks: string[] | null }
   | { type: 'drain' }
   | { type: 'force'; reason: 'deadline' | 'signal' | 'failure' }
-  | { type: 'publish'; topic: string; payload: PublishPayload; binary: boolean }
+  /** A publication for this shard's subscribers; offset and epoch on history topics (delivered in offset order). */
+  | { type: 'publish'; topic: string; payload: PublishPayload; binary: boolean; offset?: number; epoch?: string }
+  /** The answer to a `broker-publish`. */
+  | { type: 'broker-reply'; id: number; ok: true; position?: StreamPosition | undefined; duplicate: boolean }
+  | { type: 'broker-reply'; id: number; ok: false; error: WireError }
+  /** The answer to a `history` request. */
+  | { type: 'history-reply'; id: number; ok: true; page: HistoryPage }
+  | { type: 'history-reply'; id: number; ok: false; error: WireError }
+  /** A history topic's stream broke (a new epoch, a gap that could not be filled): its subscribers must resync. */
+  | { type: 'resync'; topic: string }
   | { type: 'offload-result'; id: number; ok: true; value: unknown }
   | { type: 'offload-result'; id: number; ok: false; error: WireError };
 
@@ -87,7 +97,14 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type FromShard =
   | { type: 'loaded'; shard: number }
   | { type: 'listening'; shard: number; port: number }
+  /** A publication made on this shard and already delivered to its own subscribers (no history, no key). */
   | { type: 'publish'; shard: number; topic: string; payload: PublishPayload; binary: boolean }
+  /** A publication that needs the broker first (a history topic, or an idempotency key); answered by `broker-reply`. */
+  | { type: 'broker-publish'; shard: number; id: number; topic: string; payload: PublishPayload; binary: boolean; key?: string | undefined }
+  /** `topic` gained its first subscriber on this shard (on) or lost its last (off). */
+  | { type: 'interest'; shard: number; topic: string; on: boolean }
+  /** Reads a history topic (once the node's broker subscription to it is live); answered by `history-reply`. */
+  | { type: 'history'; shard: number; id: number; topic: string; since: number; limit: number }
   | { type: 'offload'; shard: number; id: number; task: string; payload: unknown }
   | { type: 'log'; shard: number; level: LogLevel; msg: string; fields: Record<string, unknown> }
   | { type: 'drained'; shard: number; report: DrainReport }

@@ -19,9 +19,13 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { closeHandshakeSec, type ResolvedConfig } from '../config.js';
 import { foreignListeners } from '../proc-net.js';
-import { ErrorCode, exitCodeFor, toWire, type WireError } from '../errors.js';
+import { BrokerError, ErrorCode, exitCodeFor, toWire, type WireError } from '../errors.js';
 import { Phase, Slot, assertNever, sharedStateBytes, type DrainReport, type FromShard, type ShardInit, type ToShard } from '../protocol.js';
 import { OffloadPool } from '../offload/pool.js';
+import type { PublishResult } from '../broker/broker.js';
+import { createBroker } from '../broker/create.js';
+import { BrokerHost } from './broker-host.js';
+import { setPublishHook } from '../broker/publish.js';
 import type { Logger } from './logger.js';
 import { HeartbeatMonitor, RestartPolicy } from './supervision.js';
 
@@ -48,7 +52,12 @@ export interface ShutdownSummary {
   durationMs: number;
   reports: DrainReport[];
   error?: WireError | undefined;
+  /** What the broker did at the end: outstanding publishes flushed, failed, abandoned. */
+  broker?: Record<string, unknown> | undefined;
 }
+
+/** How long the broker may take to flush outstanding publishes at the end of a drain. */
+const BROKER_CLOSE_MS = 2_000;
 
 interface ShardSlot {
   id: number;
@@ -100,6 +109,10 @@ export class ShardlineServer {
   /** Offload task names, once the pool has imported the tasks module (null: offloading is off). */
   private tasks: string[] | null = null;
   private tasksLoaded: Promise<void>;
+  /** The node's broker, once connected (null before, and if it failed to start). */
+  private fleet: BrokerHost | null = null;
+  private readonly fleetReady: Promise<void>;
+  private brokerReport: Record<string, unknown> | undefined;
 
   constructor(config: ResolvedConfig, opts: ServerOptions) {
     this.config = config;
@@ -139,6 +152,36 @@ export class ShardlineServer {
               this.fail(wire);
             },
           );
+    this.fleetReady = createBroker(config)
+      .then(async (broker) => {
+        const host = new BrokerHost(broker, config, this.log, {
+          broadcast: (msg) => {
+            for (const slot of this.shards) this.send(slot, msg);
+          },
+          send: (shard, msg) => {
+            const slot = this.shards[shard];
+            if (slot !== undefined) this.send(slot, msg);
+          },
+        });
+        await host.start();
+        this.fleet = host;
+        this.log.info({ broker: broker.kind, nodeId: config.nodeId, historyRules: config.history.length }, 'broker ready');
+      })
+      .catch((err: unknown) => {
+        const wire = toWire(err);
+        this.log.error({ code: wire.code }, wire.message);
+        this.fail(wire);
+      });
+    setPublishHook(async (topic, data, opts) => {
+      try {
+        const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+        const r = await this.publish(topic, bytes, { binary: opts.binary ?? typeof data !== 'string', key: opts.key });
+        return { ok: true, position: r.position, duplicate: r.duplicate };
+      } catch (err) {
+        const wire = toWire(err);
+        return { ok: false, error: { code: wire.code, message: wire.message, retryable: wire.retryable ?? false } };
+      }
+    });
     this.heartbeats = new HeartbeatMonitor(this.shared, HUNG_AFTER_MS, (shard, hung, silentMs) => this.onHeartbeat(shard, hung, silentMs));
     this.heartbeatTimer = setInterval(() => this.heartbeats.tick(), HEARTBEAT_CHECK_MS).unref();
     for (let id = 0; id < config.shards; id++) this.spawn(id);
@@ -179,7 +222,7 @@ export class ShardlineServer {
           if (!this.draining) this.send(slot, { type: 'listen', port: this.port, tasks: this.tasks });
         } else if (this.shards.every((s) => s.loaded)) {
           // Start-up: shard 0 listens first (with port 0 it picks the port), then the others join it.
-          void this.tasksLoaded.then(() => {
+          void Promise.all([this.tasksLoaded, this.fleetReady]).then(() => {
             if (!this.draining) this.send(this.shards[0] as ShardSlot, { type: 'listen', port: this.config.port, tasks: this.tasks });
           });
         }
@@ -209,6 +252,18 @@ export class ShardlineServer {
         for (const other of this.shards) {
           if (other !== slot) this.send(other, { type: 'publish', topic: msg.topic, payload: msg.payload, binary: msg.binary });
         }
+        this.fleet?.forward(msg.topic, msg.payload, msg.binary);
+        break;
+      case 'broker-publish':
+        if (this.fleet === null) this.send(slot, { type: 'broker-reply', id: msg.id, ok: false, error: { code: ErrorCode.BROKER_UNAVAILABLE, message: 'the broker is not started', retryable: true } });
+        else this.fleet.publishFor(slot.id, msg.id, msg.topic, msg.payload, msg.binary, msg.key);
+        break;
+      case 'interest':
+        this.fleet?.setInterest(slot.id, msg.topic, msg.on);
+        break;
+      case 'history':
+        if (this.fleet === null) this.send(slot, { type: 'history-reply', id: msg.id, ok: false, error: { code: ErrorCode.BROKER_UNAVAILABLE, message: 'the broker is not started', retryable: true } });
+        else this.fleet.historyFor(slot.id, msg.id, msg.topic, msg.since, msg.limit);
         break;
       case 'offload':
         void this.runOffload(slot, msg.id, msg.task, msg.payload);
@@ -268,6 +323,7 @@ export class ShardlineServer {
     }
     slot.exited = true;
     slot.port.close();
+    this.fleet?.dropShard(slot.id);
     this.heartbeats.untrack(slot.id);
     if (this.draining && slot.reportedAt !== 0) {
       // From its report to its thread's exit: uWS finishing the TCP teardown of its sockets.
@@ -392,7 +448,12 @@ export class ShardlineServer {
     clearTimeout(this.delayTimer);
     clearTimeout(this.deadlineTimer);
     clearInterval(this.heartbeatTimer);
-    const pool = this.pool === null ? Promise.resolve() : this.pool.close(this.forced || this.error !== undefined);
+    // The broker stays up until every shard has drained and run its stop() hook
+    // (which may publish); only then are outstanding publishes flushed and it closes.
+    const pool = Promise.all([
+      this.pool === null ? Promise.resolve() : this.pool.close(this.forced || this.error !== undefined),
+      this.closeBroker(),
+    ]);
     void pool.then(
       () => this.summarize(),
       (err: unknown) => {
@@ -400,6 +461,23 @@ export class ShardlineServer {
         this.summarize();
       },
     );
+  }
+
+  private async closeBroker(): Promise<void> {
+    await this.fleetReady;
+    if (this.fleet === null) return;
+    const closed = await this.fleet.broker.close(BROKER_CLOSE_MS);
+    this.brokerReport = { ...this.fleet.report(), ...closed };
+  }
+
+  /**
+   * Publishes from the primary thread (the standalone publish(), the HTTP API):
+   * through the broker, then to every subscriber on every node.
+   */
+  async publish(topic: string, data: string | Uint8Array, opts: { binary?: boolean; key?: string } = {}): Promise<PublishResult> {
+    await this.ready;
+    if (this.fleet === null) throw new BrokerError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is not started', true);
+    return this.fleet.publish(topic, data, opts.binary ?? false, opts.key);
   }
 
   private summarize(): void {
@@ -413,6 +491,7 @@ export class ShardlineServer {
       durationMs: this.drainStartedAt === 0 ? 0 : Math.round(performance.now() - this.drainStartedAt),
       reports,
       error: this.error,
+      broker: this.brokerReport,
     };
     const total = (
       key: 'connectionsClosed' | 'connectionsForced' | 'messagesDropped' | 'messagesFlushed' | 'handlersAbandoned' | 'offloadAwaited' | 'offloadAbandoned' | 'barrierTimeouts',
@@ -433,6 +512,7 @@ export class ShardlineServer {
         offloadAwaited: total('offloadAwaited'),
         offloadAbandoned: total('offloadAbandoned'),
         barrierTimeouts: total('barrierTimeouts'),
+        ...(this.brokerReport !== undefined ? { broker: this.brokerReport } : {}),
       },
       'stopped',
     );

@@ -31,7 +31,7 @@
  *   buffer is under HIGH_WATER_BYTES, so the close frame goes out after the data.
  * - State is lazy: an idle socket holds no queue array and no topic set.
  */
-import type { Connection, OffloadOptions, Payload } from '../app.js';
+import type { Connection, OffloadOptions, Payload, PublishOutcome, StreamPosition, SubscribeResult } from '../app.js';
 import { CloseCode, ErrorCode, closeCodeFor, isSendableCloseCode, truncateReason } from '../errors.js';
 import type { Job } from './fanout.js';
 import type { UWS } from './uws.js';
@@ -62,6 +62,9 @@ export interface ShardStats {
 /** What a connection needs from the shard that owns it. */
 export interface ConnectionHost {
   readonly shard: number;
+  /** This node's id in the fleet. */
+  readonly node: string;
+  readonly limits: { readonly maxPayloadBytes: number; readonly maxMessagesPerSecond: number };
   readonly maxQueueBytes: number;
   readonly dropNewest: boolean;
   /** backpressure.maxUnackedBytes; 0 = off. */
@@ -72,9 +75,9 @@ export interface ConnectionHost {
   /** Puts a socket on the poll list (queue not empty, or waiting to end). */
   watch(conn: SocketConnection): void;
   unwatch(conn: SocketConnection): void;
-  subscribe(conn: SocketConnection, topic: string): void;
+  subscribe(conn: SocketConnection, topic: string, since: StreamPosition | undefined): Promise<SubscribeResult>;
   unsubscribe(conn: SocketConnection, topic: string): void;
-  publish(topic: string, data: Payload, isBinary: boolean): void;
+  publish(topic: string, data: Payload, isBinary: boolean, key: string | undefined): Promise<PublishOutcome>;
   slowConsumer(conn: SocketConnection, queuedBytes: number): void;
   /** Writes the publications still waiting in the fan-out for this socket, so that its own send can follow them now. */
   pullFanout(conn: SocketConnection): void;
@@ -85,6 +88,8 @@ export interface ConnectionHost {
 export interface UserData {
   data: unknown;
   conn: SocketConnection | null;
+  /** The subprotocol selected at the upgrade. */
+  protocol: string;
 }
 
 interface Pending {
@@ -101,6 +106,8 @@ export class SocketConnection implements Connection {
   readonly id: string;
   data: unknown;
   readonly shard: number;
+  readonly node: string;
+  readonly protocol: string;
 
   /** Null once uWS reported the socket closed: it must not be touched after that. */
   ws: UWS.WebSocket<UserData> | null;
@@ -145,6 +152,8 @@ export class SocketConnection implements Connection {
     this.id = id;
     this.data = data;
     this.shard = host.shard;
+    this.node = host.node;
+    this.protocol = ws.getUserData().protocol;
     this.window = Math.min(INITIAL_WINDOW_BYTES, host.maxUnackedBytes);
   }
 
@@ -363,18 +372,25 @@ export class SocketConnection implements Connection {
     this.ws.end(close.code, close.reason); // uWS calls our close handler from inside end()
   }
 
-  subscribe(topic: string): void {
-    if (this.closed) return;
+  get limits(): { readonly maxPayloadBytes: number; readonly maxMessagesPerSecond: number } {
+    return this.host.limits;
+  }
+
+  async subscribe(topic: string, opts: { since?: StreamPosition | undefined } = {}): Promise<SubscribeResult> {
+    if (this.closed) return { ok: false, error: { code: ErrorCode.PUBLISH_FAILED, message: 'the socket is closed', retryable: false } };
+    if (this.topics?.has(topic) === true) this.host.unsubscribe(this, topic); // subscribing again restarts it (a new `since`)
     (this.topics ??= new Set()).add(topic);
-    this.host.subscribe(this, topic);
+    const result = await this.host.subscribe(this, topic, opts.since);
+    if (!result.ok) this.topics?.delete(topic);
+    return result;
   }
 
   unsubscribe(topic: string): void {
     if (this.topics?.delete(topic) === true) this.host.unsubscribe(this, topic);
   }
 
-  publish(topic: string, data: Payload, isBinary = false): void {
-    this.host.publish(topic, data, isBinary);
+  publish(topic: string, data: Payload, isBinary = false, opts: { key?: string | undefined } = {}): Promise<PublishOutcome> {
+    return this.host.publish(topic, data, isBinary, opts.key);
   }
 
   offload<T = unknown>(task: string, payload?: unknown, opts?: OffloadOptions): Promise<T> {

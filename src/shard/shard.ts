@@ -4,7 +4,7 @@
  * (topics.ts) and its own drain (drain.ts, which tells the drain order).
  */
 import type { MessagePort, TransferListItem } from 'node:worker_threads';
-import type { OffloadOptions, Payload } from '../app.js';
+import type { OffloadOptions, Payload, PublishOutcome, StreamPosition, SubscribeResult } from '../app.js';
 import { loadApp } from '../app-loader.js';
 import type { ResolvedConfig } from '../config.js';
 import { CloseCode, ErrorCode, OffloadError, ShardlineError, closeCodeFor, toWire } from '../errors.js';
@@ -17,6 +17,8 @@ import { watchHeap } from './heap-watch.js';
 import { buildApp, listen } from './listener.js';
 import { OffloadClient } from './offload-client.js';
 import { TopicRegistry } from './topics.js';
+import { ShardPubSub } from './pubsub.js';
+import { setPublishHook } from '../broker/publish.js';
 import { handleUpgrade, type UpgradeHost } from './upgrade.js';
 import { loadUws, type UWS } from './uws.js';
 
@@ -31,6 +33,8 @@ const POLL_MS = 25;
 
 export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
   readonly shard: number;
+  readonly node: string;
+  readonly limits: { readonly maxPayloadBytes: number; readonly maxMessagesPerSecond: number };
   readonly maxQueueBytes: number;
   readonly dropNewest: boolean;
   readonly maxUnackedBytes: number;
@@ -44,7 +48,8 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
   private readonly shared: Int32Array;
   private readonly port: MessagePort;
   private readonly drain: ShardDrain;
-  private readonly topics = new TopicRegistry();
+  private readonly topics = new TopicRegistry({ interest: (topic, on) => this.post({ type: 'interest', shard: this.shard, topic, on }) });
+  private readonly pubsub: ShardPubSub;
   private uws: typeof UWS | null = null;
   private server: UWS.TemplatedApp | null = null;
   private listenSocket: UWS.us_listen_socket | null = null;
@@ -69,6 +74,9 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
     this.offloader = new OffloadClient(this.shard, (msg, transfer) => this.post(msg, transfer));
     this.allowedOrigins = init.config.allowedOrigins.length > 0 ? new Set(init.config.allowedOrigins) : null;
     this.drain = new ShardDrain(this, init.config.drain);
+    this.node = init.config.nodeId;
+    this.limits = { maxPayloadBytes: init.config.limits.maxPayloadBytes, maxMessagesPerSecond: init.config.limits.maxMessagesPerSecond };
+    this.pubsub = new ShardPubSub(this.shard, init.config, this.topics, () => this.hooks.app, (msg, transfer) => this.post(msg, transfer));
   }
 
   get draining(): boolean {
@@ -85,6 +93,7 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
     // The standalone offload() of the public API finds this thread's shard here.
     (globalThis as Record<symbol, unknown>)[OFFLOAD_HOOK] = (task: string, payload: unknown, opts?: OffloadOptions) =>
       this.offload(null, task, payload, opts);
+    setPublishHook((topic, data, opts) => this.pubsub.publish(topic, data, opts.binary ?? typeof data !== 'string', opts.key));
     try {
       this.uws = loadUws().uws;
       this.hooks.app = await loadApp(this.config.app);
@@ -151,7 +160,16 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
         this.drain.force();
         break;
       case 'publish':
-        this.topics.deliver(msg.topic, msg.payload, msg.binary);
+        this.pubsub.deliver(msg);
+        break;
+      case 'broker-reply':
+        this.pubsub.onPublishReply(msg);
+        break;
+      case 'history-reply':
+        this.pubsub.onHistoryReply(msg);
+        break;
+      case 'resync':
+        this.pubsub.resync(msg.topic);
         break;
       case 'init':
         throw new Error('this should not happen: shard got a second init');
@@ -246,6 +264,7 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
 
   report(report: DrainReport): void {
     this.offloader.stopped = true;
+    this.pubsub.abandonAll();
     if (this.poll !== null) clearInterval(this.poll);
     this.stopHeapWatch();
     // The heartbeat goes on (it is unref'd): a drained thread that app handles
@@ -304,25 +323,15 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
     this.topics.pull(conn);
   }
 
-  subscribe(conn: SocketConnection, topic: string): void {
-    this.topics.subscribe(conn, topic);
+  subscribe(conn: SocketConnection, topic: string, since: StreamPosition | undefined): Promise<SubscribeResult> {
+    return this.pubsub.subscribe(conn, topic, since);
   }
 
   unsubscribe(conn: SocketConnection, topic: string): void {
     this.topics.unsubscribe(conn, topic);
   }
 
-  /** Local subscribers at once; other shards through the primary (one FIFO port each way keeps order). */
-  publish(topic: string, data: Payload, isBinary: boolean): void {
-    this.topics.deliver(topic, data, isBinary);
-    if (this.config.shards < 2) return;
-    if (typeof data === 'string') {
-      this.post({ type: 'publish', shard: this.shard, topic, payload: data, binary: isBinary });
-      return;
-    }
-    // Copy into a buffer of its own and transfer it: the caller may reuse its bytes.
-    const view = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const copy = view.slice();
-    this.post({ type: 'publish', shard: this.shard, topic, payload: copy, binary: isBinary }, [copy.buffer]);
+  publish(topic: string, data: Payload, isBinary: boolean, key: string | undefined): Promise<PublishOutcome> {
+    return this.pubsub.publish(topic, data, isBinary, key);
   }
 }

@@ -10,6 +10,7 @@ import type { UserData } from './connection.js';
 import { errorFields, isThenable, type HookRunner } from './hooks.js';
 import { checkUpgrade, copyRequest, reject, Rejections, type GateState } from './http.js';
 import type { UWS } from './uws.js';
+import { SUBPROTOCOL } from '../wire/v1.js';
 
 export interface UpgradeHost {
   readonly hooks: HookRunner;
@@ -19,22 +20,29 @@ export interface UpgradeHost {
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
 }
 
+/** Protocol v1 of the built-in app, when offered; otherwise the first one offered (RFC 6455 4.2.2: the server picks one). */
+export function selectProtocol(header: string): string {
+  if (header === '') return '';
+  const offered = header.split(',').map((p) => p.trim());
+  return offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : (offered[0] ?? '');
+}
+
 export function handleUpgrade(host: UpgradeHost, app: App, res: UWS.HttpResponse, req: UWS.HttpRequest, context: UWS.us_socket_context_t): void {
   const rejection = checkUpgrade(req, host.gate());
   if (rejection !== null) return reject(res, rejection);
   const key = req.getHeader('sec-websocket-key');
-  const protocol = req.getHeader('sec-websocket-protocol');
+  const protocol = selectProtocol(req.getHeader('sec-websocket-protocol'));
   const extensions = req.getHeader('sec-websocket-extensions');
   const hook = app.upgrade;
   if (hook === undefined) {
-    res.upgrade<UserData>({ data: undefined, conn: null }, key, protocol, extensions, context);
+    res.upgrade<UserData>({ data: undefined, conn: null, protocol }, key, protocol, extensions, context);
     return;
   }
   const request = copyRequest(req, res);
   const finish = (result: unknown): void => {
     if (host.draining) reject(res, Rejections.draining);
     else if (result === false) reject(res, Rejections.unauthorized);
-    else res.upgrade<UserData>({ data: result, conn: null }, key, protocol, extensions, context);
+    else res.upgrade<UserData>({ data: result, conn: null, protocol }, key, protocol, extensions, context);
   };
   const failed = (err: unknown): void => {
     host.log('error', 'upgrade hook failed', errorFields(err));
