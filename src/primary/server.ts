@@ -26,6 +26,8 @@ import type { PublishResult } from '../broker/broker.js';
 import { createBroker } from '../broker/create.js';
 import { BrokerHost } from './broker-host.js';
 import { setPublishHook } from '../broker/publish.js';
+import type { Server as HttpServer } from 'node:http';
+import { startApi } from './http-api.js';
 import type { Logger } from './logger.js';
 import { HeartbeatMonitor, RestartPolicy } from './supervision.js';
 
@@ -113,6 +115,7 @@ export class ShardlineServer {
   private fleet: BrokerHost | null = null;
   private readonly fleetReady: Promise<void>;
   private brokerReport: Record<string, unknown> | undefined;
+  private api: HttpServer | null = null;
 
   constructor(config: ResolvedConfig, opts: ServerOptions) {
     this.config = config;
@@ -246,6 +249,7 @@ export class ShardlineServer {
           }
           this.log.info({ port: this.port, shards: this.shards.length, host: this.config.host }, 'ready');
           this.resolveReady({ port: this.port });
+          if (this.config.api.port !== 0) void this.openApi();
         }
         break;
       case 'publish':
@@ -463,7 +467,22 @@ export class ShardlineServer {
     );
   }
 
+  private async openApi(): Promise<void> {
+    try {
+      const api = await startApi(this.config.api, (topic, data, key) => this.publish(topic, data, { key }));
+      this.api = api.server;
+      if (this.finishing) api.server.close();
+      this.log.info({ port: api.port, host: this.config.api.host }, 'publish API listening');
+    } catch (err) {
+      const wire = toWire(err);
+      this.log.error({ code: wire.code, port: this.config.api.port }, `publish API cannot listen: ${wire.message}`);
+      this.fail({ code: ErrorCode.LISTEN_FAILED, message: `the publish API cannot listen on ${this.config.api.host}:${this.config.api.port}` });
+    }
+  }
+
   private async closeBroker(): Promise<void> {
+    // In-flight API requests finish (server.close waits for them) before the broker closes.
+    if (this.api !== null) await new Promise((resolve) => this.api?.close(resolve));
     await this.fleetReady;
     if (this.fleet === null) return;
     const closed = await this.fleet.broker.close(BROKER_CLOSE_MS);
