@@ -135,3 +135,35 @@ describe('protocol v1 with the memory broker', () => {
     expect(again.epoch).not.toBe(r.epoch);
   });
 });
+
+describe('publish() without a socket', () => {
+  it('publishes from a shard timer and from the thread that started the server', async () => {
+    const { startServer: start } = await import('../dist/src/index.js');
+    const { pino } = await import('pino');
+    const { connect: plain } = await import('./helpers/client.js');
+    const { FIXTURES } = await import('./helpers/server.js');
+    const server = await start({
+      config: { port: 0, host: '127.0.0.1', shards: 2, app: `${FIXTURES}standalone-publish.mjs`, history: [{ match: 'h', size: 10, ttlSec: 60 }] },
+      logger: pino({ level: 'silent' }),
+    });
+    const subs = await Promise.all([plain(server.port), plain(server.port), plain(server.port)]);
+    for (const s of subs) {
+      s.ws.send('sub h');
+      await s.waitFor(1);
+    }
+    const caller = await plain(server.port);
+    caller.ws.send('go h');
+    await caller.waitFor(1);
+    expect(JSON.parse(String(caller.messages[0]))).toMatchObject({ ok: true, duplicate: false, position: { offset: 1 } });
+    const { publish } = await import('../dist/src/index.js');
+    const outcome = await publish('h', 'from the primary', { key: 'once' });
+    expect(outcome).toMatchObject({ ok: true, position: { offset: 2 } });
+    expect(await publish('h', 'from the primary', { key: 'once' })).toMatchObject({ ok: true, duplicate: true, position: { offset: 2 } });
+    expect(await publish('', 'x')).toMatchObject({ ok: false, error: { code: 'SHARDLINE_TOPIC_INVALID' } });
+    for (const s of subs) {
+      await s.waitFor(3);
+      expect(s.messages.slice(1)).toEqual(['from a timer', 'from the primary']);
+    }
+    expect((await server.drain()).exitCode).toBe(0);
+  });
+});

@@ -20,6 +20,7 @@
  */
 import type { Broker, BrokerHandler, BrokerState, HistoryPage, Publication, PublishResult } from '../broker/broker.js';
 import { HistoryRules } from '../broker/history-rules.js';
+import { isValidTopic, topicError } from '../broker/topic.js';
 import type { ResolvedConfig } from '../config.js';
 import { toWire } from '../errors.js';
 import type { PublishPayload, ToShard } from '../protocol.js';
@@ -182,6 +183,7 @@ export class BrokerHost implements BrokerHandler {
    * a history topic). A duplicate key publishes nothing and returns the first result.
    */
   async publish(topic: string, payload: PublishPayload, binary: boolean, key: string | undefined): Promise<PublishResult> {
+    if (!isValidTopic(topic)) throw topicError();
     const policy = this.rules.policyFor(topic);
     let result: PublishResult;
     try {

@@ -12,7 +12,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ApiConfig } from '../config-fleet.js';
-import { FLEET_DEFAULTS } from '../config-fleet.js';
+import { TOPIC_RULE, isValidTopic } from '../broker/topic.js';
 import type { PublishResult } from '../broker/broker.js';
 import { ErrorCode, toWire } from '../errors.js';
 
@@ -74,9 +74,7 @@ export async function startApi(config: ApiConfig, publish: ApiPublish): Promise<
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return fail(res, 400, ErrorCode.BAD_COMMAND, 'the body must be a JSON object');
     const { topic, data, key } = body as { topic?: unknown; data?: unknown; key?: unknown };
-    if (typeof topic !== 'string' || topic.length === 0 || Buffer.byteLength(topic) > FLEET_DEFAULTS.maxTopicBytes) {
-      return fail(res, 400, ErrorCode.TOPIC_INVALID, `topic must be a string of 1 to ${FLEET_DEFAULTS.maxTopicBytes} bytes`);
-    }
+    if (!isValidTopic(topic)) return fail(res, 400, ErrorCode.TOPIC_INVALID, TOPIC_RULE);
     if (!('data' in (body as object))) return fail(res, 400, ErrorCode.BAD_COMMAND, 'data is required');
     if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 128)) {
       return fail(res, 400, ErrorCode.BAD_COMMAND, 'key must be a string of 1 to 128 characters');

@@ -16,7 +16,7 @@ import type { App, Payload, PubSubError, PublicationFrame, PublishOutcome, Strea
 import type { HistoryPage } from '../broker/broker.js';
 import { HistoryRules } from '../broker/history-rules.js';
 import type { ResolvedConfig } from '../config.js';
-import { FLEET_DEFAULTS } from '../config-fleet.js';
+import { TOPIC_RULE, isValidTopic } from '../broker/topic.js';
 import { ErrorCode, type WireError } from '../errors.js';
 import type { FromShard, PublishPayload, ToShard } from '../protocol.js';
 import type { SocketConnection } from './connection.js';
@@ -50,10 +50,7 @@ export class ShardPubSub {
   }
 
   topicError(topic: unknown): PubSubError | null {
-    if (typeof topic !== 'string' || topic.length === 0 || Buffer.byteLength(topic) > FLEET_DEFAULTS.maxTopicBytes) {
-      return { code: ErrorCode.TOPIC_INVALID, message: `a topic is a string of 1 to ${FLEET_DEFAULTS.maxTopicBytes} bytes`, retryable: false };
-    }
-    return null;
+    return isValidTopic(topic) ? null : { code: ErrorCode.TOPIC_INVALID, message: TOPIC_RULE, retryable: false };
   }
 
   /** What subscribers receive for a publication (App.frame, once per publication per shard). */
