@@ -194,8 +194,9 @@ export class BrokerHost implements BrokerHandler {
     }
     if (result.duplicate) return result;
     const pub: Publication = { topic, data: payload, binary, origin: this.config.nodeId, time: Date.now() };
-    if (result.position !== undefined) this.sequencer.accept({ ...pub, offset: result.position.offset, epoch: result.position.epoch });
-    else this.deliver(pub);
+    if (result.position === undefined) this.deliver(pub);
+    // No local subscriber: nothing to deliver, and no position to track here.
+    else if (this.interest.has(topic)) this.sequencer.accept({ ...pub, offset: result.position.offset, epoch: result.position.epoch });
     return result;
   }
 
