@@ -124,7 +124,8 @@ export class ShardPubSub {
     const { page } = outcome;
     const recovered = since === undefined ? undefined : isRecovered(since, page);
     if (recovered === true && !(await replay(conn, page, (p) => this.frame(p), this.config.backpressure.maxQueueBytes))) {
-      return { ok: false, error: { code: ErrorCode.PUBLISH_FAILED, message: 'the socket closed during recovery', retryable: true } };
+      this.registry.unsubscribe(conn, topic);
+      return { ok: false, error: { code: ErrorCode.PUBLISH_FAILED, message: 'the socket closed or stopped reading during recovery', retryable: true } };
     }
     // The app replies in its continuation (a microtask); the held publications follow one turn later.
     setImmediate(() => this.registry.release(c, page.top.offset));

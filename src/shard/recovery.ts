@@ -27,6 +27,8 @@ interface Held {
 
 /** While a replay waits, how often it checks the socket's queue again (ms). */
 const REPLAY_WAIT_MS = 5;
+/** A client that reads nothing of its replay for this long gets a retryable error instead of holding the subscribe (and a drain) forever. */
+const REPLAY_STALL_MS = 10_000;
 
 export class Catchup {
   private held: Held[] | null = [];
@@ -71,7 +73,8 @@ export function isRecovered(since: StreamPosition, page: HistoryPage): boolean {
 
 /**
  * Writes the replay, keeping the socket's queue under half its bound: the
- * client reads it at its own pace. Returns false if the socket closed first.
+ * client reads it at its own pace. Returns false if the socket closed first,
+ * or read nothing for REPLAY_STALL_MS.
  */
 export async function replay(
   conn: SocketConnection,
@@ -80,8 +83,9 @@ export async function replay(
   maxQueueBytes: number,
 ): Promise<boolean> {
   for (const pub of page.publications) {
+    const waitingSince = performance.now();
     while (conn.bufferedBytes > maxQueueBytes / 2) {
-      if (conn.closed) return false;
+      if (conn.closed || performance.now() - waitingSince > REPLAY_STALL_MS) return false;
       await new Promise((r) => setTimeout(r, REPLAY_WAIT_MS));
     }
     if (conn.closed) return false;
