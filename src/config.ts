@@ -62,6 +62,10 @@ export const DEFAULTS = {
     maxQueue: 'auto', // tasks waiting for a thread; auto = piscina's (threads squared)
     taskTimeoutMs: 30_000, // a task running longer is aborted (its pool thread is replaced)
   },
+  metrics: {
+    port: 0, // Prometheus /metrics listener on the primary; 0 = off
+    host: '0.0.0.0',
+  },
 } as const;
 
 const port = z.number().int().min(0).max(65535);
@@ -109,6 +113,11 @@ const offloadSchema = z.strictObject({
   taskTimeoutMs: z.number().int().min(1).max(3_600_000).default(DEFAULTS.offload.taskTimeoutMs),
 });
 
+const metricsSchema = z.strictObject({
+  port: port.default(DEFAULTS.metrics.port),
+  host: z.string().min(1).default(DEFAULTS.metrics.host),
+});
+
 export const configSchema = z.strictObject({
   port: port.default(DEFAULTS.port),
   host: z.string().min(1).default(DEFAULTS.host),
@@ -118,6 +127,7 @@ export const configSchema = z.strictObject({
   backpressure: backpressureSchema.prefault({}),
   limits: limitsSchema.prefault({}),
   offload: offloadSchema.prefault({}),
+  metrics: metricsSchema.prefault({}),
   allowedOrigins: z
     .array(z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i, 'must be an origin such as https://example.com (scheme://host[:port], no path)'))
     .default([]),
@@ -140,6 +150,8 @@ export interface ResolvedConfig {
   readonly drain: Readonly<z.output<typeof drainSchema>>;
   readonly backpressure: Readonly<z.output<typeof backpressureSchema>>;
   readonly limits: Readonly<z.output<typeof limitsSchema>>;
+  /** port 0 = no metrics listener. */
+  readonly metrics: Readonly<z.output<typeof metricsSchema>>;
   readonly idleTimeoutSec: number;
   /** Lower-cased origins allowed to upgrade; empty = any. */
   readonly allowedOrigins: readonly string[];
@@ -312,6 +324,9 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
   if (merged.api.port !== 0 && merged.api.keys.length === 0) {
     throw configError(source, 'api.keys', 'the publish API (api.port) needs at least one key');
   }
+  if (merged.metrics.port !== 0 && merged.metrics.port === merged.port) {
+    throw configError(source, 'metrics.port', `must differ from port (${merged.port}): metrics have a listener of their own`);
+  }
 
   const resolved: ResolvedConfig = {
     port: merged.port,
@@ -321,6 +336,7 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
     drain: merged.drain,
     backpressure: merged.backpressure,
     limits: merged.limits,
+    metrics: merged.metrics,
     idleTimeoutSec: merged.idleTimeoutSec,
     allowedOrigins: merged.allowedOrigins.map((o) => o.toLowerCase()),
     offload: {

@@ -7,6 +7,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ResolvedConfig } from './config.js';
 import type { WireError } from './errors.js';
 import type { HistoryPage, StreamPosition } from './broker/broker.js';
+import type { MetricsInit } from './metrics/layout.js';
 
 /** Process phase, in the shared state: /readyz reads it without a message round trip. */
 export const Phase = {
@@ -37,6 +38,8 @@ export interface ShardInit {
   config: ResolvedConfig;
   /** The shared state; see Slot. */
   state: SharedArrayBuffer;
+  /** This thread's metrics slot (src/metrics/layout.ts). */
+  metrics: MetricsInit;
 }
 
 export type PublishPayload = string | Uint8Array;

@@ -28,6 +28,9 @@ import { BrokerHost } from './broker-host.js';
 import { setPublishHook } from '../broker/publish.js';
 import type { Server as HttpServer } from 'node:http';
 import { startApi } from './http-api.js';
+import type { MetricsInit } from '../metrics/layout.js';
+import { MetricsListener } from '../metrics/listener.js';
+import { PrimaryMetrics } from '../metrics/primary-metrics.js';
 import type { Logger } from './logger.js';
 import { HeartbeatMonitor, RestartPolicy } from './supervision.js';
 
@@ -73,6 +76,8 @@ interface ShardSlot {
   crashed: boolean;
   /** When its drain report arrived (performance.now()), 0 before. */
   reportedAt: number;
+  /** Its metrics slot (retired when the thread exits). */
+  metrics: MetricsInit;
 }
 
 export interface ServerOptions {
@@ -85,6 +90,11 @@ export class ShardlineServer {
   port = 0;
   readonly ready: Promise<{ port: number }>;
   readonly closed: Promise<ShutdownSummary>;
+  /** The process's metrics registry (served on metrics.port when set); other primary code adds series here. */
+  readonly metrics: PrimaryMetrics;
+  /** The metrics listener's port (known once `ready` resolves); 0 when off. */
+  metricsPort = 0;
+  private readonly metricsListener: MetricsListener | null;
 
   private readonly log: Logger;
   private readonly state: SharedArrayBuffer;
@@ -185,13 +195,42 @@ export class ShardlineServer {
         return { ok: false, error: { code: wire.code, message: wire.message, retryable: wire.retryable ?? false } };
       }
     });
+    this.metrics = new PrimaryMetrics({
+      enabled: config.metrics.port !== 0,
+      source: {
+        phase: () => Atomics.load(this.shared, Slot.PHASE),
+        drainStartedAt: () => this.drainStartedAt,
+        heartbeatAges: () => this.heartbeats.ages(),
+        offload: () => (this.pool === null ? null : { pending: this.pool.pending, threads: offload.threads }),
+        maxConnections: config.limits.maxConnections,
+        shards: config.shards,
+      },
+    });
+    this.metricsListener = config.metrics.port === 0 ? null : new MetricsListener(this.metrics);
+    // Shards start listening once the tasks are known and the metrics port is bound (so `ready` can name it).
+    const metricsBound =
+      this.metricsListener === null
+        ? Promise.resolve()
+        : this.metricsListener.listen(config.metrics.host, config.metrics.port).then(
+            (p) => {
+              this.metricsPort = p;
+              this.log.info({ metricsPort: p, host: config.metrics.host }, 'metrics listening');
+            },
+            (err: unknown) => {
+              const wire = toWire(err);
+              this.log.error({ code: wire.code }, wire.message);
+              this.fail(wire);
+            },
+          );
+    this.tasksLoaded = Promise.all([this.tasksLoaded, metricsBound]).then(() => {});
     this.heartbeats = new HeartbeatMonitor(this.shared, HUNG_AFTER_MS, (shard, hung, silentMs) => this.onHeartbeat(shard, hung, silentMs));
     this.heartbeatTimer = setInterval(() => this.heartbeats.tick(), HEARTBEAT_CHECK_MS).unref();
     for (let id = 0; id < config.shards; id++) this.spawn(id);
   }
 
   private spawn(id: number): void {
-    const init: ShardInit = { shard: id, config: this.config, state: this.state };
+    const metrics = this.metrics.allocate(id);
+    const init: ShardInit = { shard: id, config: this.config, state: this.state, metrics };
     const heapMb = this.config.limits.shardHeapMb;
     const worker = new Worker(SHARD_ENTRY, {
       workerData: init,
@@ -199,7 +238,8 @@ export class ShardlineServer {
       ...(heapMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: heapMb } } : {}),
     });
     const { port1, port2 } = new MessageChannel();
-    const slot: ShardSlot = { id, worker, port: port1, loaded: false, listening: false, report: null, exited: false, crashed: false, reportedAt: 0 };
+    const slot: ShardSlot = { id, worker, port: port1, loaded: false, listening: false, report: null, exited: false, crashed: false, reportedAt: 0, metrics };
+    this.metrics.track(metrics, id, worker);
     this.shards[id] = slot; // a replacement takes the crashed shard's place
     this.heartbeats.track(id);
     port1.on('message', (msg: FromShard) => this.onMessage(slot, msg));
@@ -247,7 +287,7 @@ export class ShardlineServer {
               'another process also listens on this port (SO_REUSEPORT): the kernel splits new connections between them; expected only during an overlapping restart',
             );
           }
-          this.log.info({ port: this.port, shards: this.shards.length, host: this.config.host }, 'ready');
+          this.log.info({ port: this.port, shards: this.shards.length, host: this.config.host, ...(this.metricsPort !== 0 ? { metricsPort: this.metricsPort } : {}) }, 'ready');
           this.resolveReady({ port: this.port });
           if (this.config.api.port !== 0) void this.openApi();
         }
@@ -278,6 +318,7 @@ export class ShardlineServer {
       case 'drained':
         slot.report = msg.report;
         slot.reportedAt = performance.now();
+        this.metrics.shardDrained(msg.report);
         this.log.info({ ...msg.report }, 'shard drained');
         // Every shard has drained: what is left is TCP teardown, nothing to force.
         if (this.shards.every((s) => s.report !== null || s.exited)) clearTimeout(this.deadlineTimer);
@@ -300,6 +341,7 @@ export class ShardlineServer {
       this.pool === null
         ? ({ ok: false, error: { code: ErrorCode.OFFLOAD_NOT_CONFIGURED, message: 'no offload.module is configured' } } as const)
         : await this.pool.run(task, payload);
+    this.metrics.offloadDone(outcome);
     const msg: ToShard = { type: 'offload-result', id, ...outcome };
     try {
       this.send(slot, msg, outcome.ok && outcome.value instanceof ArrayBuffer ? [outcome.value] : undefined);
@@ -328,6 +370,7 @@ export class ShardlineServer {
     slot.exited = true;
     slot.port.close();
     this.fleet?.dropShard(slot.id);
+    this.metrics.retire(slot.metrics);
     this.heartbeats.untrack(slot.id);
     if (this.draining && slot.reportedAt !== 0) {
       // From its report to its thread's exit: uWS finishing the TCP teardown of its sockets.
@@ -361,6 +404,7 @@ export class ShardlineServer {
       return;
     }
     this.log.warn({ shard: id, inMs: delay }, 'restarting shard');
+    this.metrics.shardRestarted();
     this.restartTimers.set(
       id,
       setTimeout(() => {
@@ -452,6 +496,7 @@ export class ShardlineServer {
     clearTimeout(this.delayTimer);
     clearTimeout(this.deadlineTimer);
     clearInterval(this.heartbeatTimer);
+    void this.metricsListener?.close();
     // The broker stays up until every shard has drained and run its stop() hook
     // (which may publish); only then are outstanding publishes flushed and it closes.
     const pool = Promise.all([

@@ -49,6 +49,11 @@ export class HeartbeatMonitor {
     this.seen.delete(shard);
   }
 
+  /** Milliseconds since each tracked shard's heartbeat was last seen moving (as of the last tick). */
+  ages(now = performance.now()): Map<number, number> {
+    return new Map([...this.seen].map(([shard, s]) => [shard, now - s.at]));
+  }
+
   isHung(shard: number): boolean {
     return this.seen.get(shard)?.hung ?? false;
   }
