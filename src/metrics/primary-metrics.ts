@@ -81,13 +81,15 @@ export class PrimaryMetrics {
   lastReloadSuccessful = true;
   lastReloadAt = 0;
 
-  private readonly tracked = new Map<number, Tracked>();
+  private readonly tracked = new Map<Worker, Tracked>();
+  private readonly enabled: boolean;
   private readonly restarts: Counter;
   private readonly offloadTasks: Counter;
   private readonly shardDrains: Histogram;
 
   constructor(opts: PrimaryMetricsOptions) {
     const src = opts.source;
+    this.enabled = opts.enabled;
     this.pool = new SlotPool(src.shards, opts.sampleEvery);
     if (opts.enabled) collectDefaultMetrics({ register: this.registry });
     registerShardSeries(this.registry, this.pool);
@@ -152,17 +154,19 @@ export class PrimaryMetrics {
 
   /** Before spawning a shard thread: its slot, to pass in the thread's init data. */
   allocate(shard: number): MetricsInit {
+    // Off: the shard counts into private memory and times nothing.
+    if (!this.enabled) return { buffer: null, slot: -1, sampleEvery: 0 };
     return this.pool.allocate(shard);
   }
 
   /** Once the thread exists: its event-loop utilisation is read from here. */
-  track(init: MetricsInit, shard: number, worker: Worker): void {
-    this.tracked.set(init.slot, { shard, worker, elu: worker.performance.eventLoopUtilization() });
+  track(shard: number, worker: Worker): void {
+    this.tracked.set(worker, { shard, worker, elu: worker.performance.eventLoopUtilization() });
   }
 
   /** The thread has exited: its counts are kept in the retired totals. */
-  retire(init: MetricsInit): void {
-    this.tracked.delete(init.slot);
+  retire(init: MetricsInit, worker: Worker): void {
+    this.tracked.delete(worker);
     if (init.slot >= 0) this.pool.retire(init.slot);
   }
 

@@ -239,7 +239,7 @@ export class ShardlineServer {
     });
     const { port1, port2 } = new MessageChannel();
     const slot: ShardSlot = { id, worker, port: port1, loaded: false, listening: false, report: null, exited: false, crashed: false, reportedAt: 0, metrics };
-    this.metrics.track(metrics, id, worker);
+    this.metrics.track(id, worker);
     this.shards[id] = slot; // a replacement takes the crashed shard's place
     this.heartbeats.track(id);
     port1.on('message', (msg: FromShard) => this.onMessage(slot, msg));
@@ -370,7 +370,7 @@ export class ShardlineServer {
     slot.exited = true;
     slot.port.close();
     this.fleet?.dropShard(slot.id);
-    this.metrics.retire(slot.metrics);
+    this.metrics.retire(slot.metrics, slot.worker);
     this.heartbeats.untrack(slot.id);
     if (this.draining && slot.reportedAt !== 0) {
       // From its report to its thread's exit: uWS finishing the TCP teardown of its sockets.

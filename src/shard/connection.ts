@@ -33,6 +33,7 @@
  */
 import type { Connection, OffloadOptions, Payload, PublishOutcome, StreamPosition, SubscribeResult } from '../app.js';
 import { CloseCode, ErrorCode, closeCodeFor, isSendableCloseCode, truncateReason } from '../errors.js';
+import { NOT_CLOSED_BY_SERVER, type ShardMeter } from '../metrics/shard-meter.js';
 import type { Job } from './fanout.js';
 import type { UWS } from './uws.js';
 
@@ -70,6 +71,8 @@ export interface ConnectionHost {
   /** backpressure.maxUnackedBytes; 0 = off. */
   readonly maxUnackedBytes: number;
   readonly stats: ShardStats;
+  /** Metrics counters of this shard (shared memory). */
+  readonly meter: ShardMeter;
   /** True once the drain has begun: flushed messages are counted from then on. */
   readonly draining: boolean;
   /** Puts a socket on the poll list (queue not empty, or waiting to end). */
@@ -125,6 +128,8 @@ export class SocketConnection implements Connection {
   fanoutJobs: Job[] | null = null;
   fanoutHead = 0;
   pulledSeq = 0;
+  /** The close code shardline sent (-1: cut without a frame), for the metrics; NOT_CLOSED_BY_SERVER until then. */
+  sentClose = NOT_CLOSED_BY_SERVER;
   /** Set while send() pulls this socket's waiting publications ahead (see send()). */
   private pulling = false;
 
@@ -221,16 +226,18 @@ export class SocketConnection implements Connection {
   }
 
   private write(ws: UWS.WebSocket<UserData>, data: Payload, isBinary: boolean): boolean {
+    const bytes = byteLength(data); // once, for the window, the queue and the metrics
     if (this.queue === null && this.windowOpen && (!this.pressured || ws.getBufferedAmount() < HIGH_WATER_BYTES)) {
       const result = ws.send(data, isBinary);
       if (result !== 2) {
         this.pressured = result === 0; // 0: uWS buffered part of it
-        this.wrote(ws, data);
+        this.host.meter.sent(bytes);
+        this.wrote(ws, bytes);
         return true;
       }
       // 2: uWS refused it (cannot happen while we stay under its limit); keep it in our queue.
     }
-    return this.enqueue(data, isBinary);
+    return this.enqueue(data, isBinary, bytes);
   }
 
   /** False while a window's worth is out that the client has not confirmed reading. */
@@ -239,10 +246,10 @@ export class SocketConnection implements Connection {
   }
 
   /** Counts bytes handed to uWS; once half the window is unconfirmed, probes with a ping. */
-  private wrote(ws: UWS.WebSocket<UserData>, data: Payload | number): void {
+  private wrote(ws: UWS.WebSocket<UserData>, bytes: number): void {
     const window = this.window;
     if (window === 0) return;
-    this.sentBytes += typeof data === 'number' ? data : byteLength(data);
+    this.sentBytes += bytes;
     if (this.probeMark < 0 && this.sentBytes - this.ackedBytes >= window / 2) {
       this.probeMark = this.sentBytes;
       ws.ping(String(this.probeMark));
@@ -268,8 +275,7 @@ export class SocketConnection implements Connection {
     if (this.queue !== null) this.flush();
   }
 
-  private enqueue(data: Payload, binary: boolean): boolean {
-    const bytes = byteLength(data);
+  private enqueue(data: Payload, binary: boolean, bytes: number): boolean {
     if (this.queuedBytes + bytes > this.host.maxQueueBytes) {
       if (this.host.dropNewest) {
         this.host.stats.messagesDropped++;
@@ -308,6 +314,7 @@ export class SocketConnection implements Connection {
       queue[this.head] = undefined as unknown as Pending; // let the payload be collected
       this.head++;
       this.queuedBytes -= item.bytes;
+      this.host.meter.sent(item.bytes);
       this.wrote(ws, item.bytes);
       if (this.host.draining) this.host.stats.messagesFlushed++;
     }
@@ -369,6 +376,7 @@ export class SocketConnection implements Connection {
     }
     this.ended = true;
     this.host.unwatch(this);
+    this.sentClose = close.code;
     this.ws.end(close.code, close.reason); // uWS calls our close handler from inside end()
   }
 
@@ -415,8 +423,13 @@ export class SocketConnection implements Connection {
     this.discardQueue();
     this.ended = true;
     this.host.unwatch(this);
-    if (ws.getBufferedAmount() < UWS_MAX_BACKPRESSURE) ws.end(code, truncateReason(reason));
-    else ws.close();
+    if (ws.getBufferedAmount() < UWS_MAX_BACKPRESSURE) {
+      this.sentClose = code;
+      ws.end(code, truncateReason(reason));
+    } else {
+      this.sentClose = -1;
+      ws.close();
+    }
   }
 
   /** Closes the TCP connection with no close frame (forced drain). */
@@ -426,6 +439,7 @@ export class SocketConnection implements Connection {
     this.discardQueue();
     this.ended = true;
     this.host.unwatch(this);
+    this.sentClose = -1;
     ws.close();
   }
 

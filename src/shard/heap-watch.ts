@@ -10,14 +10,15 @@ import { getHeapStatistics } from 'node:v8';
 const HEAP_CHECK_MS = 50;
 const HEAP_HIGH = 0.85;
 
-/** Starts the watch; returns a function that stops it. */
-export function watchHeap(shardHeapMb: number, onHigh: (err: Error) => void): () => void {
+/** Starts the watch (`onSample` gets every sample, in bytes); returns a function that stops it. */
+export function watchHeap(shardHeapMb: number, onHigh: (err: Error) => void, onSample?: (used: number, limit: number) => void): () => void {
   let highSamples = 0;
   const timer = setInterval(() => {
     const { used_heap_size: used, heap_size_limit: total } = getHeapStatistics();
     // heap_size_limit also counts the young generation: the configured old-space cap is the one V8 enforces.
     const configured = shardHeapMb * 1024 * 1024;
     const limit = configured > 0 ? Math.min(configured, total) : total;
+    onSample?.(used, limit);
     highSamples = used > limit * HEAP_HIGH ? highSamples + 1 : 0;
     if (highSamples < 2) return;
     const mb = (n: number): number => Math.round(n / 1024 / 1024);

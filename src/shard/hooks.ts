@@ -10,6 +10,8 @@
 import type { App } from '../app.js';
 import { ErrorCode, closeCodeFor } from '../errors.js';
 import type { LogLevel } from '../protocol.js';
+import type { HookName } from '../metrics/layout.js';
+import type { ShardMeter } from '../metrics/shard-meter.js';
 import type { SocketConnection } from './connection.js';
 
 export function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -22,6 +24,7 @@ export function errorFields(err: unknown): Record<string, unknown> {
 
 export interface HookHost {
   readonly stats: { handlerErrors: number };
+  readonly meter: ShardMeter;
   log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
   /** A hook or task settled: the drain may have nothing left to wait for. */
   settled(kind: 'hook' | 'offload'): void;
@@ -35,7 +38,10 @@ export class HookRunner {
   constructor(private readonly host: HookHost) {}
 
   /** Runs a hook; an async one is tracked as in flight for its socket and the shard. */
-  run(conn: SocketConnection | null, name: string, call: () => unknown): void {
+  run(conn: SocketConnection | null, name: HookName, call: () => unknown): void {
+    // One call in sampleEvery is timed (performance.now() costs ~100 ns); an async hook until it settles.
+    const meter = this.host.meter;
+    const t0 = meter.sample() ? performance.now() : -1;
     let result: unknown;
     try {
       result = call();
@@ -43,10 +49,16 @@ export class HookRunner {
       this.failed(conn, name, err);
       return;
     }
-    if (!isThenable(result)) return;
+    if (!isThenable(result)) {
+      if (t0 >= 0) meter.observeHook(name, (performance.now() - t0) / 1000);
+      return;
+    }
     this.track(conn);
     result.then(
-      () => this.done(conn, 'hook'),
+      () => {
+        if (t0 >= 0) meter.observeHook(name, (performance.now() - t0) / 1000);
+        this.done(conn, 'hook');
+      },
       (err: unknown) => {
         this.failed(conn, name, err);
         this.done(conn, 'hook');
@@ -67,8 +79,9 @@ export class HookRunner {
   }
 
   /** A hook threw: only its own socket is closed (1011); the details go to the server log, never to the client. */
-  failed(conn: SocketConnection | null, name: string, err: unknown): void {
+  failed(conn: SocketConnection | null, name: HookName, err: unknown): void {
     this.host.stats.handlerErrors++;
+    this.host.meter.hookFailed(name);
     this.host.log('error', `${name} hook failed`, { conn: conn?.id, code: ErrorCode.HANDLER_FAILED, ...errorFields(err) });
     conn?.end(closeCodeFor[ErrorCode.HANDLER_FAILED], 'internal error');
   }

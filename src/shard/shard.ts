@@ -21,6 +21,7 @@ import { ShardPubSub } from './pubsub.js';
 import { setPublishHook } from '../broker/publish.js';
 import { handleUpgrade, type UpgradeHost } from './upgrade.js';
 import { loadUws, type UWS } from './uws.js';
+import { ShardMeter } from '../metrics/shard-meter.js';
 
 /** Where the standalone offload() finds the shard of the thread it runs in. */
 export const OFFLOAD_HOOK = Symbol.for('shardline.offload');
@@ -40,6 +41,8 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
   readonly maxUnackedBytes: number;
   readonly stats: ShardStats = { messagesQueued: 0, messagesDropped: 0, messagesFlushed: 0, slowConsumerCloses: 0, handlerErrors: 0 };
   readonly connections = new Set<SocketConnection>();
+  /** Metrics counters, in this thread's slot of shared memory (src/metrics/). */
+  readonly meter: ShardMeter;
   readonly hooks: HookRunner = new HookRunner(this);
   /** The port every shard listens on, once known. */
   listenPort = 0;
@@ -67,6 +70,7 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
     this.shard = init.shard;
     this.config = init.config;
     this.shared = new Int32Array(init.state);
+    this.meter = new ShardMeter(init.metrics);
     this.port = port;
     this.maxQueueBytes = init.config.backpressure.maxQueueBytes;
     this.dropNewest = init.config.backpressure.onOverflow === 'drop-newest';
@@ -88,8 +92,18 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
     this.port.on('message', (msg: ToShard) => this.onMessage(msg));
     // Proof of life for the primary: a stuck event loop stops bumping it.
     // It runs (unref'd) for the thread's whole life, drained or not.
-    setInterval(() => Atomics.add(this.shared, Slot.HEARTBEAT + this.shard, 1), HEARTBEAT_MS).unref();
-    this.stopHeapWatch = watchHeap(this.config.limits.shardHeapMb, (err) => this.crash(err));
+    let beat = performance.now();
+    setInterval(() => {
+      Atomics.add(this.shared, Slot.HEARTBEAT + this.shard, 1);
+      const now = performance.now();
+      this.syncMetrics(Math.max(0, now - beat - HEARTBEAT_MS) / 1000);
+      beat = now;
+    }, HEARTBEAT_MS).unref();
+    this.stopHeapWatch = watchHeap(
+      this.config.limits.shardHeapMb,
+      (err) => this.crash(err),
+      (used, limit) => this.meter.heap(used, limit),
+    );
     // The standalone offload() of the public API finds this thread's shard here.
     (globalThis as Record<symbol, unknown>)[OFFLOAD_HOOK] = (task: string, payload: unknown, opts?: OffloadOptions) =>
       this.offload(null, task, payload, opts);
@@ -206,6 +220,7 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
     ud.conn = conn;
     this.connections.add(conn);
     Atomics.add(this.shared, Slot.CONNECTIONS, 1);
+    this.meter.opened(this.connections.size);
     const hook = this.hooks.app.open;
     if (hook !== undefined) this.hooks.run(conn, 'open', () => hook(conn));
     if (this.draining) this.drain.adopt(conn);
@@ -215,6 +230,7 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
     const conn = ws.getUserData().conn;
     const hook = this.hooks.app.message;
     if (conn === null) return;
+    this.meter.received(message.byteLength);
     if (message.byteLength > this.config.limits.maxPayloadBytes) {
       conn.hardEnd(CloseCode.MESSAGE_TOO_BIG, 'message too big');
       return;
@@ -236,6 +252,7 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
     if (conn === null) return;
     this.connections.delete(conn);
     Atomics.sub(this.shared, Slot.CONNECTIONS, 1);
+    this.meter.closed(conn.sentClose, code, this.connections.size);
     conn.onClosed();
     const hook = this.hooks.app.close;
     if (hook !== undefined) {
@@ -267,6 +284,8 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
     this.pubsub.abandonAll();
     if (this.poll !== null) clearInterval(this.poll);
     this.stopHeapWatch();
+    if (report.stopHook === 'failed') this.meter.hookFailed('stop');
+    this.syncMetrics(0); // the final counts, before the primary retires this thread's slot
     // The heartbeat goes on (it is unref'd): a drained thread that app handles
     // keep alive is not a stuck one.
     this.post({ type: 'drained', shard: this.shard, report });
@@ -292,6 +311,13 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
 
   private pollWatched(): void {
     for (const conn of this.watched) conn.flush();
+  }
+
+  /** Each heartbeat (and before the drain report): the counters kept for the report, the queue gauge, the loop's lag. */
+  private syncMetrics(lagSeconds: number): void {
+    let queued = 0;
+    for (const conn of this.watched) queued += conn.bufferedBytes;
+    this.meter.sync(this.stats, queued, lagSeconds);
   }
 
   slowConsumer(conn: SocketConnection, queuedBytes: number): void {

@@ -8,12 +8,14 @@ import type { App } from '../app.js';
 import type { LogLevel } from '../protocol.js';
 import type { UserData } from './connection.js';
 import { errorFields, isThenable, type HookRunner } from './hooks.js';
-import { checkUpgrade, copyRequest, reject, Rejections, type GateState } from './http.js';
+import { checkUpgrade, copyRequest, reject as answer, Rejections, type GateState, type Rejection } from './http.js';
+import type { ShardMeter } from '../metrics/shard-meter.js';
 import type { UWS } from './uws.js';
 import { SUBPROTOCOL } from '../wire/v1.js';
 
 export interface UpgradeHost {
   readonly hooks: HookRunner;
+  readonly meter: ShardMeter;
   /** Read at the gate and again when an async hook answers. */
   readonly draining: boolean;
   gate(): GateState;
@@ -27,7 +29,15 @@ export function selectProtocol(header: string): string {
   return offered.includes(SUBPROTOCOL) ? SUBPROTOCOL : (offered[0] ?? '');
 }
 
+const REJECTION_NAMES = new Map(Object.entries(Rejections).map(([name, r]) => [r as Rejection, name as keyof typeof Rejections]));
+
 export function handleUpgrade(host: UpgradeHost, app: App, res: UWS.HttpResponse, req: UWS.HttpRequest, context: UWS.us_socket_context_t): void {
+  // Every refusal is counted by reason (shardline_upgrades_rejected_total).
+  const reject = (r: UWS.HttpResponse, rejection: Rejection): void => {
+    const name = REJECTION_NAMES.get(rejection);
+    if (name !== undefined) host.meter.rejected(name);
+    answer(r, rejection);
+  };
   const rejection = checkUpgrade(req, host.gate());
   if (rejection !== null) return reject(res, rejection);
   const key = req.getHeader('sec-websocket-key');
@@ -46,6 +56,7 @@ export function handleUpgrade(host: UpgradeHost, app: App, res: UWS.HttpResponse
   };
   const failed = (err: unknown): void => {
     host.log('error', 'upgrade hook failed', errorFields(err));
+    host.meter.hookFailed('upgrade');
     reject(res, Rejections.internal);
   };
   let result: unknown;
