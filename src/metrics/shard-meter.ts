@@ -56,10 +56,10 @@ export class ShardMeter {
     if (sentClose !== NOT_CLOSED_BY_SERVER) {
       c[C.CLOSED_BY]!++;
       c[C.SERVER_CLOSE + serverCloseIndex(sentClose)]!++;
-    } else if (code === 1006 || code === 1005) {
+    } else if (code === 1006) {
       c[C.CLOSED_BY + 2]!++; // abnormal: no close frame (peer vanished, idle timeout, cut by uWS)
     } else {
-      c[C.CLOSED_BY + 1]!++; // the client's close frame
+      c[C.CLOSED_BY + 1]!++; // the client's close frame (1005: one without a code)
     }
   }
 
