@@ -324,8 +324,9 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
   if (merged.api.port !== 0 && merged.api.keys.length === 0) {
     throw configError(source, 'api.keys', 'the publish API (api.port) needs at least one key');
   }
-  if (merged.metrics.port !== 0 && merged.metrics.port === merged.port) {
-    throw configError(source, 'metrics.port', `must differ from port (${merged.port}): metrics have a listener of their own`);
+  if (merged.metrics.port !== 0 && (merged.metrics.port === merged.port || merged.metrics.port === merged.api.port)) {
+    const other = merged.metrics.port === merged.port ? 'port' : 'api.port';
+    throw configError(source, 'metrics.port', `must differ from ${other} (${merged.metrics.port}): metrics have a listener of their own`);
   }
 
   const resolved: ResolvedConfig = {
