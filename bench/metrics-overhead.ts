@@ -1,8 +1,13 @@
 /**
  * What metrics cost on the message path: the echo load against one server
  * with metrics off and with metrics on (scraped every second, 15x Prometheus's
- * default rate), alternated round by round so the machine's drift hits both
- * alike; the median of each, and their ratio.
+ * default rate); the median of each, and their ratio.
+ *
+ * On a shared machine the load of other jobs swings from run to run by far
+ * more than the 3 % in question, so by default each round runs the variants
+ * at the same time (--paired, each with its own server and load generator):
+ * both see the same machine, and the figure is the median of the per-round
+ * ratios. --sequential alternates them instead, rotating the order per round.
  *
  *   npm run build && node dist/bench/metrics-overhead.js [--rounds 7] [--duration 5]
  *       [--connections 50] [--inflight 8] [--shards 1] [--baseline-cli DIR/dist/src/cli/main.js]
@@ -38,6 +43,7 @@ const { values: args } = parseArgs({
     inflight: { type: 'string', default: '8' },
     shards: { type: 'string', default: '1' },
     'baseline-cli': { type: 'string' },
+    sequential: { type: 'boolean', default: false },
   },
 });
 
@@ -46,7 +52,7 @@ interface Run {
   variant: Variant;
   round: number;
   perSec: number;
-  /** Server CPU (all threads) per message, in microseconds. */
+  /** Server CPU (all threads) per message, in microseconds, less what the idle server burns (its timers). */
   cpuUsPerMsg: number;
   scrapes: number;
 }
@@ -96,18 +102,25 @@ async function runOnce(variant: Variant, round: number, dir: string): Promise<Ru
           );
         }, 1000)
       : undefined;
-  const load = spawn(
+  const startLoad = () => spawn(
     process.execPath,
     [CLI, 'bench', 'load', '--url', `ws://127.0.0.1:${port}/`, '--connections', args.connections, '--inflight', args.inflight, '--duration', args.duration, '--json'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  // CPU is sampled over the whole load run (connects are a small, equal share in every variant),
+  // less the idle rate measured just before (timers and pollers, which no message causes).
+  const idle0 = cpuMs(server.pid as number);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, 1000));
+  const idleMsPerMs = (cpuMs(server.pid as number) - idle0) / (performance.now() - t0);
+  const cpu0 = cpuMs(server.pid as number);
+  const l0 = performance.now();
+  const load = startLoad();
   let loadOut = '';
   load.stdout.setEncoding('utf8');
   load.stdout.on('data', (c: string) => (loadOut += c));
-  // CPU is sampled over the whole load run (connects are a small, equal share in every variant).
-  const cpu0 = cpuMs(server.pid as number);
   await once(load, 'exit');
-  const cpu1 = cpuMs(server.pid as number);
+  const cpu1 = cpuMs(server.pid as number) - idleMsPerMs * (performance.now() - l0);
   clearInterval(scraper);
   server.kill('SIGTERM');
   await exited;
@@ -158,20 +171,31 @@ async function main(): Promise<void> {
   for (let round = 0; round < rounds; round++) {
     // Rotate the order each round so neither variant always runs first (or on a warmer machine).
     const order = variants.map((_, i) => variants[(i + round) % variants.length] as Variant);
-    for (const v of order) {
-      const run = await runOnce(v, round, dir);
+    const results: Run[] = [];
+    if (args.sequential) for (const v of order) results.push(await runOnce(v, round, dir));
+    else results.push(...(await Promise.all(order.map((v) => runOnce(v, round, dir)))));
+    for (const run of results) {
       runs.push(run);
-      process.stderr.write(`round ${round + 1}/${rounds} ${v.padEnd(8)} ${Math.round(run.perSec)} msg/s, ${run.cpuUsPerMsg.toFixed(2)} µs CPU/msg\n`);
+      process.stderr.write(`round ${round + 1}/${rounds} ${run.variant.padEnd(8)} ${Math.round(run.perSec)} msg/s, ${run.cpuUsPerMsg.toFixed(2)} µs CPU/msg\n`);
     }
   }
+  const perRound = (v: Variant, key: 'perSec' | 'cpuUsPerMsg'): number[] =>
+    Array.from({ length: rounds }, (_, r) => {
+      const a = runs.find((x) => x.round === r && x.variant === v);
+      const b = runs.find((x) => x.round === r && x.variant === 'off');
+      return (a?.[key] ?? NaN) / (b?.[key] ?? NaN);
+    });
   const summary = Object.fromEntries(
     variants.map((v) => {
       const mine = runs.filter((r) => r.variant === v);
       return [v, { perSec: median(mine.map((r) => r.perSec)), cpuUsPerMsg: median(mine.map((r) => r.cpuUsPerMsg)) }];
     }),
   ) as Record<Variant, { perSec: number; cpuUsPerMsg: number }>;
-  const ratio = summary.on.perSec / summary.off.perSec;
-  const cpuRatio = summary.on.cpuUsPerMsg / summary.off.cpuUsPerMsg;
+  // Paired rounds: the median of the per-round ratios; sequential: the ratio of the medians.
+  const ratio = args.sequential ? summary.on.perSec / summary.off.perSec : median(perRound('on', 'perSec'));
+  const cpuRatio = args.sequential ? summary.on.cpuUsPerMsg / summary.off.cpuUsPerMsg : median(perRound('on', 'cpuUsPerMsg'));
+  const baselineRatio =
+    summary.baseline === undefined ? undefined : args.sequential ? summary.off.perSec / summary.baseline.perSec : median(perRound('baseline', 'perSec').map((x) => 1 / x));
   const report = {
     bench: 'metrics-overhead',
     at: new Date().toISOString(),
@@ -185,7 +209,8 @@ async function main(): Promise<void> {
     summary,
     throughputOnOverOff: ratio,
     cpuPerMessageOnOverOff: cpuRatio,
-    ...(summary.baseline !== undefined ? { throughputOffOverBaseline: summary.off.perSec / summary.baseline.perSec } : {}),
+    mode: args.sequential ? 'sequential' : 'paired',
+    ...(baselineRatio !== undefined ? { throughputOffOverBaseline: baselineRatio } : {}),
     runs,
   };
   mkdirSync(RESULTS, { recursive: true });
@@ -197,7 +222,7 @@ async function main(): Promise<void> {
       ...variants.map(line),
       `counting: ${micro.sharedNsPerMessage.toFixed(1)} ns per echoed message = ${((micro.sharedNsPerMessage / 1000 / summary.on.cpuUsPerMsg) * 100).toFixed(2)} % of the server's CPU per message`,
       `on/off throughput ${ratio.toFixed(3)} (${((ratio - 1) * 100).toFixed(1)} %), CPU per message ${cpuRatio.toFixed(3)}`,
-      ...(summary.baseline !== undefined ? [`off/baseline throughput ${(summary.off.perSec / summary.baseline.perSec).toFixed(3)}`] : []),
+      ...(baselineRatio !== undefined ? [`off/baseline throughput ${baselineRatio.toFixed(3)}`] : []),
       `written to ${file}`,
       '',
     ].join('\n'),
