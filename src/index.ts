@@ -30,6 +30,7 @@ export { DEFAULTS, resolveConfig, type ConfigInput, type ConfigOverrides, type R
 export { BrokerError, CloseCode, ErrorCode, OffloadError, ShardlineError, type WireError } from './errors.js';
 export type { DrainReport } from './protocol.js';
 export { ShardlineServer, type ShutdownSummary } from './primary/server.js';
+export type { PrimaryMetrics } from './metrics/primary-metrics.js';
 
 export interface StartOptions {
   /** A config file (YAML or JSON); `app` inside it is relative to the file. */

@@ -49,7 +49,9 @@ export function handleUpgrade(host: UpgradeHost, app: App, res: UWS.HttpResponse
     return;
   }
   const request = copyRequest(req, res);
+  const t0 = host.meter.sample() ? performance.now() : -1; // one upgrade in sampleEvery is timed
   const finish = (result: unknown): void => {
+    if (t0 >= 0) host.meter.observeHook('upgrade', (performance.now() - t0) / 1000);
     if (host.draining) reject(res, Rejections.draining);
     else if (result === false) reject(res, Rejections.unauthorized);
     else res.upgrade<UserData>({ data: result, conn: null, protocol }, key, protocol, extensions, context);
