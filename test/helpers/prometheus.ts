@@ -6,19 +6,33 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 
-/** A port the kernel just handed out and released (the metrics listener treats 0 as "off"). */
+/**
+ * A free port below the kernel's ephemeral range (ip_local_port_range,
+ * 32768-60999 here), probed by binding it. A port from listen(0) would be
+ * in that range, where another job's outgoing connections (tests here open
+ * 19,000 at once) can take it as a source port between the probe and the
+ * real bind (EADDRINUSE). The metrics listener treats port 0 as "off", so
+ * the tests need a real number.
+ */
 export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const srv = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+      return port;
+    }
+  }
+  throw new Error('no free port found in 20000-31999');
 }
 
 export interface Scrape {
