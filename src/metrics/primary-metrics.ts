@@ -170,6 +170,12 @@ export class PrimaryMetrics {
     if (init.slot >= 0) this.pool.retire(init.slot);
   }
 
+  /** The outcome of a configuration reload (SIGHUP): shardline_config_last_reload_*. */
+  reloaded(ok: boolean): void {
+    this.lastReloadSuccessful = ok;
+    if (ok) this.lastReloadAt = Date.now() / 1000;
+  }
+
   shardRestarted(): void {
     this.restarts.inc();
   }
