@@ -5,10 +5,10 @@
  * to the shard threads as it is.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { availableCpus } from './cpu-quota.js';
 import { CloseCode, ErrorCode, MAX_CLOSE_REASON_BYTES, ShardlineError, isSendableCloseCode } from './errors.js';
 import { fleetSchemaShape, type ApiConfig, type BrokerConfig, type HistoryRule } from './config-fleet.js';
 import { randomBytes } from 'node:crypto';
@@ -58,8 +58,8 @@ export const DEFAULTS = {
   // timeout (closeHandshakeSec) at 8 s, inside the default drain.timeoutMs.
   idleTimeoutSec: 30, // 0 = off
   offload: {
-    threads: 'auto', // pool threads; auto = available cores
-    maxQueue: 'auto', // tasks waiting for a thread; auto = piscina's (threads squared)
+    threads: 'auto', // pool threads; auto = available cores, capped by the cgroup CPU quota
+    maxQueue: 'auto', // tasks waiting for a thread; auto = 64 per thread (src/offload/pool.ts says why)
     taskTimeoutMs: 30_000, // a task running longer is aborted (its pool thread is replaced)
   },
 } as const;
@@ -316,7 +316,7 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
   const resolved: ResolvedConfig = {
     port: merged.port,
     host: merged.host,
-    shards: merged.shards === 'auto' ? availableParallelism() : merged.shards,
+    shards: merged.shards === 'auto' ? availableCpus() : merged.shards,
     app,
     drain: merged.drain,
     backpressure: merged.backpressure,
@@ -325,7 +325,7 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
     allowedOrigins: merged.allowedOrigins.map((o) => o.toLowerCase()),
     offload: {
       module: merged.offload.module === undefined ? null : resolveModulePath(merged.offload.module, appBase, source, 'offload.module', 'tasks module'),
-      threads: merged.offload.threads === 'auto' ? availableParallelism() : merged.offload.threads,
+      threads: merged.offload.threads === 'auto' ? availableCpus() : merged.offload.threads,
       maxQueue: merged.offload.maxQueue,
       taskTimeoutMs: merged.offload.taskTimeoutMs,
     },
