@@ -87,7 +87,9 @@ describe('cgroup CPU quota', () => {
     if (mount === undefined) throw new Error('no writable cgroup with the cpu controller on this machine (the test needs root)');
     const dir = join(mount.mountPoint, `shardline-test-${process.pid}`);
     mkdirSync(dir);
-    onTestFinished(() => existsSync(dir) && rmdirSync(dir));
+    onTestFinished(() => {
+      if (existsSync(dir)) rmdirSync(dir);
+    });
     const limit = (quotaUs: number): void => {
       if (mount.version === 1) {
         writeFileSync(join(dir, 'cpu.cfs_period_us'), '100000');
