@@ -23,6 +23,7 @@ export const ENV_PREFIX = 'SHARDLINE_';
 /** SHARDLINE_* variables that are not config keys and are read elsewhere. */
 export const NON_CONFIG_VARS: ReadonlySet<string> = new Set([
   'SHARDLINE_LOG_LEVEL', // src/primary/logger.ts
+  'SHARDLINE_LOG_FORMAT', // src/primary/logger.ts: json or pretty, over the terminal check
   'SHARDLINE_BENCH_HANDLER_MS', // bench/apps/slow-echo.ts, set by `shardline bench drain` for the server it starts
 ]);
 
