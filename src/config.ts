@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { envKeys, mergeLayer, originOf, readEnv, type EnvLayer } from './config-env.js';
 import { availableCpus } from './cpu-quota.js';
+import { resolveTls, tlsSchema, type ResolvedTls } from './tls-files.js';
 import { CloseCode, ErrorCode, MAX_CLOSE_REASON_BYTES, ShardlineError, isSendableCloseCode } from './errors.js';
 import { fleetSchemaShape, type ApiConfig, type BrokerConfig, type HistoryRule } from './config-fleet.js';
 import { randomBytes } from 'node:crypto';
@@ -129,6 +130,7 @@ export const configSchema = z.strictObject({
     .refine((n) => n === 0 || (n >= 8 && n <= 960), 'must be 0 (off) or between 8 and 960 seconds')
     .default(DEFAULTS.idleTimeoutSec),
   ...fleetSchemaShape,
+  tls: tlsSchema.optional(), // off unless set: src/tls-files.ts
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -143,6 +145,8 @@ export interface ResolvedConfig {
   readonly backpressure: Readonly<z.output<typeof backpressureSchema>>;
   readonly limits: Readonly<z.output<typeof limitsSchema>>;
   readonly idleTimeoutSec: number;
+  /** Absolute, validated file paths; null = plain ws:// and http://. */
+  readonly tls: ResolvedTls | null;
   /** Lower-cased origins allowed to upgrade; empty = any. */
   readonly allowedOrigins: readonly string[];
   readonly offload: {
@@ -358,6 +362,7 @@ export function resolveConfigWithSources(opts: ResolveOptions = {}): ConfigResol
     backpressure: merged.backpressure,
     limits: merged.limits,
     idleTimeoutSec: merged.idleTimeoutSec,
+    tls: merged.tls === undefined ? null : resolveTls(merged.tls, baseOf, sourceOf),
     allowedOrigins: merged.allowedOrigins.map((o) => o.toLowerCase()),
     offload: {
       module: merged.offload.module === undefined ? null : resolveModulePath(merged.offload.module, baseOf('offload.module'), sourceOf('offload.module'), 'offload.module', 'tasks module'),
