@@ -42,7 +42,9 @@ function httpsGet(port: number, path: string, ca: string, servername: string): P
 
 /** A wss:// client verifying the certificate; resolves with the reply to one message. */
 async function wssEcho(port: number, ca: string, servername: string, text: string): Promise<string> {
-  const ws = new WebSocket(`wss://127.0.0.1:${port}/`, { ca, servername });
+  // ws hands its options to tls.connect, servername included (its types omit it).
+  const options: WebSocket.ClientOptions & { servername: string } = { ca, servername };
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/`, options);
   try {
     await once(ws, 'open');
     ws.send(text);
