@@ -121,11 +121,24 @@ export function envKeys(schema: AnySchema): EnvKey[] {
   const out: EnvKey[] = [];
   const walk = (node: AnySchema, path: string[]): void => {
     const d = def(unwrap(node));
+    const options = (d.options ?? []).map((o) => def(unwrap(o)));
     if (d.type === 'object' && d.shape) {
       for (const [k, v] of Object.entries(d.shape)) walk(v, [...path, k]);
+    } else if (d.type === 'union' && options.length > 0 && options.every((o) => o.type === 'object' && o.shape)) {
+      // A union of mappings (broker: memory | redis): one variable per key of
+      // any member (SHARDLINE_BROKER_TYPE, SHARDLINE_BROKER_URL); the schema
+      // then checks the combination.
+      for (const o of options) for (const [k, v] of Object.entries(o.shape ?? {})) addMerged(leaf(v, [...path, k]));
     } else {
       out.push(leaf(node, path));
     }
+  };
+  const addMerged = (key: EnvKey): void => {
+    const same = out.find((k) => k.name === key.name);
+    if (same === undefined) return void out.push(key);
+    for (const kind of key.kinds) if (!same.kinds.includes(kind)) same.kinds.push(kind);
+    for (const w of key.words) if (!same.words.includes(w)) same.words.push(w);
+    same.kinds.sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b));
   };
   walk(schema, []);
   const seen = new Map<string, string>();

@@ -347,10 +347,10 @@ export function resolveConfigWithSources(opts: ResolveOptions = {}): ConfigResol
   }
 
   if (merged.broker.type === 'redis' && merged.broker.url === undefined && merged.broker.urls === undefined) {
-    throw configError(source, 'broker.url', 'a redis broker needs url (one Redis) or urls (Redis Cluster seeds)');
+    throw configError(sourceOf('broker'), 'broker.url', 'a redis broker needs url (one Redis) or urls (Redis Cluster seeds)');
   }
   if (merged.api.port !== 0 && merged.api.keys.length === 0) {
-    throw configError(source, 'api.keys', 'the publish API (api.port) needs at least one key');
+    throw configError(sourceOf('api'), 'api.keys', 'the publish API (api.port) needs at least one key');
   }
 
   const resolved: ResolvedConfig = {

@@ -23,7 +23,7 @@ async function onTerminal(env: Record<string, string> = {}): Promise<{ lines: st
   const ready = new Promise<number>((resolve) => {
     script.stdout.on('data', (chunk: string) => {
       out += chunk;
-      const line = out.replace(ANSI, '').split('\n').find((l) => /\bready\b/.test(l));
+      const line = out.replace(ANSI, '').split('\n').find((l) => /(INFO: ready |"msg":"ready")/.test(l));
       const m = line === undefined ? null : /"port":(\d+)/.exec(line);
       if (m) resolve(Number(m[1]));
     });
