@@ -9,7 +9,7 @@
  * leftovers that malloc keeps included (a slope between two counts came out
  * near zero for TLS, as later connections reuse the first ones' freed
  * handshake buffers). Kernel socket buffers are not in RSS and are the same
- * for both. N is large (10,000) so that V8's heap noise (a few MiB) is small. Plain and TLS alternate, REPEATS times;
+ * for both. V8's heap noise (a few MiB) is damped by sampling (settledRss). Plain and TLS alternate, REPEATS times;
  * medians are reported (the machine is shared).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -26,7 +26,7 @@ const CLI = join(ROOT, 'dist/src/cli/main.js');
 const SELF = fileURLToPath(import.meta.url);
 const quick = process.argv.includes('--quick');
 const nArg = process.argv.indexOf('--connections');
-const N = nArg > 0 ? Number(process.argv[nArg + 1]) : quick ? 500 : 10_000;
+const N = nArg > 0 ? Number(process.argv[nArg + 1]) : quick ? 500 : 3000;
 const REPEATS = quick ? 1 : 3;
 const PAYLOAD = 16 * 1024;
 
@@ -34,6 +34,21 @@ type Mode = 'plain' | 'tls';
 
 const rssKiB = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * RSS sampled 6 times over 3 s after a 2 s settle: V8 grows and shrinks its
+ * heaps by megabytes after start-up and bursts, so one sample is noise. The
+ * base takes the lowest (start-up garbage collected), a loaded state the median.
+ */
+async function settledRss(pid: number, pick: 'min' | 'median'): Promise<number> {
+  await sleep(2000);
+  const samples: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    samples.push(rssKiB(pid));
+    await sleep(500);
+  }
+  return pick === 'min' ? Math.min(...samples) : median(samples);
+}
 
 /** Client mode: opens N connections, then echoes 16 KiB on each when told, then waits to be killed. */
 async function client(port: number, mode: Mode): Promise<void> {
@@ -61,7 +76,7 @@ async function client(port: number, mode: Mode): Promise<void> {
 function waitLine(child: ChildProcess, pred: (l: string) => boolean): Promise<string> {
   const rl = createInterface({ input: child.stdout! });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timed out waiting for a line')), 120_000);
+    const timer = setTimeout(() => reject(new Error('timed out waiting for a line')), 600_000);
     rl.on('line', (l) => {
       if (pred(l)) (clearTimeout(timer), rl.close(), resolve(l));
     });
@@ -75,15 +90,13 @@ async function measure(mode: Mode, dir: string): Promise<{ idleBytes: number; af
   const server = spawn(process.execPath, [CLI, 'start', '--config', config, '--port', '0', '--host', '127.0.0.1', '--shards', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const port = Number(/"port":(\d+)/.exec(await waitLine(server, (l) => l.includes('"ready"')))?.[1]);
-    await sleep(1000);
-    const base = rssKiB(server.pid!);
+    const base = await settledRss(server.pid!, 'min');
     const c = spawn(process.execPath, [SELF, '--client', String(port), mode], { stdio: ['pipe', 'pipe', 'inherit'] });
     const step = async (command: string, reply: string): Promise<number> => {
       const done = waitLine(c, (l) => l === reply);
       c.stdin!.write(`${command}\n`);
       await done;
-      await sleep(1500);
-      return rssKiB(server.pid!);
+      return settledRss(server.pid!, 'median');
     };
     try {
       const idle = await step(`open ${N}`, `opened ${N}`);
