@@ -1,14 +1,17 @@
 /**
  * Configuration: one schema gives the types, the defaults (with units) and the
  * error messages. Precedence: command-line flags over the config file over the
- * defaults. A resolved config is deep-frozen plain data, so it can be posted
+ * defaults, and SHARDLINE_* environment variables (src/config-env.ts) between
+ * the flags and the file. A resolved config is deep-frozen plain data, so it can be posted
  * to the shard threads as it is.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { envKeys, mergeLayer, originOf, readEnv, type EnvLayer } from './config-env.js';
+import { availableCpus } from './cpu-quota.js';
+import { resolveTls, tlsSchema, type ResolvedTls } from './tls-files.js';
 import { CloseCode, ErrorCode, MAX_CLOSE_REASON_BYTES, ShardlineError, isSendableCloseCode } from './errors.js';
 import { fleetSchemaShape, type ApiConfig, type BrokerConfig, type HistoryRule } from './config-fleet.js';
 import { randomBytes } from 'node:crypto';
@@ -58,8 +61,8 @@ export const DEFAULTS = {
   // timeout (closeHandshakeSec) at 8 s, inside the default drain.timeoutMs.
   idleTimeoutSec: 30, // 0 = off
   offload: {
-    threads: 'auto', // pool threads; auto = available cores
-    maxQueue: 'auto', // tasks waiting for a thread; auto = piscina's (threads squared)
+    threads: 'auto', // pool threads; auto = available cores, capped by the cgroup CPU quota
+    maxQueue: 'auto', // tasks waiting for a thread; auto = 64 per thread (src/offload/pool.ts says why)
     taskTimeoutMs: 30_000, // a task running longer is aborted (its pool thread is replaced)
   },
   metrics: {
@@ -137,6 +140,7 @@ export const configSchema = z.strictObject({
     .refine((n) => n === 0 || (n >= 8 && n <= 960), 'must be 0 (off) or between 8 and 960 seconds')
     .default(DEFAULTS.idleTimeoutSec),
   ...fleetSchemaShape,
+  tls: tlsSchema.optional(), // off unless set: src/tls-files.ts
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -153,6 +157,8 @@ export interface ResolvedConfig {
   /** port 0 = no metrics listener. */
   readonly metrics: Readonly<z.output<typeof metricsSchema>>;
   readonly idleTimeoutSec: number;
+  /** Absolute, validated file paths; null = plain ws:// and http://. */
+  readonly tls: ResolvedTls | null;
   /** Lower-cased origins allowed to upgrade; empty = any. */
   readonly allowedOrigins: readonly string[];
   readonly offload: {
@@ -239,19 +245,25 @@ function assertPlain(data: unknown, source: string): void {
   if (odd !== null) throw configError(source, odd.join('.'), 'must be a plain value, list or mapping (no YAML tags such as !!set or !!omap)');
 }
 
-/** Validates plain data against the schema; throws CONFIG_INVALID naming the source and the key. */
-export function validateConfig(data: unknown, source: string): z.output<typeof configSchema> {
+/**
+ * Validates plain data against the schema; throws CONFIG_INVALID naming the
+ * source and the key (`sourceOf` names another source for some keys: an env variable).
+ */
+export function validateConfig(data: unknown, source: string, sourceOf?: (key: string) => string | undefined): z.output<typeof configSchema> {
   const input = data ?? {};
   if (typeof input !== 'object' || Array.isArray(input)) {
     throw configError(source, '', 'the top level must be a mapping of keys to values');
   }
   assertPlain(input, source);
-  const result = configSchema.safeParse(input);
+  // "$schema" is for editors (src/config-json-schema.ts), not a setting.
+  const { $schema, ...settings } = input as Record<string, unknown>;
+  if ($schema !== undefined && typeof $schema !== 'string') throw configError(source, '$schema', 'must be a string (the schema URL or path)');
+  const result = configSchema.safeParse(settings);
   if (!result.success) {
     const issue = result.error.issues[0];
     if (issue === undefined) throw configError(source, '', 'invalid');
     const { key, rule } = formatIssue(issue);
-    throw configError(source, key, rule);
+    throw configError(sourceOf?.(key) ?? source, key, rule);
   }
   return result.data;
 }
@@ -273,13 +285,31 @@ export interface ResolveOptions {
   overrides?: ConfigOverrides | undefined;
   /** Directory flags and plain config are relative to (default: cwd). */
   cwd?: string | undefined;
+  /** Environment whose SHARDLINE_* variables override the file (the CLI passes process.env). */
+  env?: NodeJS.ProcessEnv | undefined;
 }
+
+/** The resolved config, where each key's value came from, and what to warn about. */
+export interface ConfigResolution {
+  config: ResolvedConfig;
+  /** Dotted key -> 'default', the file name, 'environment SHARDLINE_...', or the flag. */
+  sources: Record<string, string>;
+  /** Service-link variables ignored (Kubernetes), to log once. */
+  ignoredEnv: string[];
+}
+
+/** Every config key, as an environment variable (walked from the schema once). */
+export const ENV_KEYS = envKeys(configSchema);
 
 /**
  * Loads, merges and validates the configuration. `app` in the file is
  * relative to the file; `app` on the command line is relative to cwd.
  */
 export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
+  return resolveConfigWithSources(opts).config;
+}
+
+export function resolveConfigWithSources(opts: ResolveOptions = {}): ConfigResolution {
   const cwd = opts.cwd ?? process.cwd();
   let source = 'config';
   let raw: Record<string, unknown> = {};
@@ -297,7 +327,17 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
   } else if (opts.config !== undefined) {
     raw = { ...(opts.config as Record<string, unknown>) };
   }
-  const parsed = validateConfig(raw, source);
+  const fileRaw = raw;
+  const env: EnvLayer = opts.env === undefined ? { data: {}, origins: new Map(), ignored: [] } : readEnv(opts.env, ENV_KEYS);
+  raw = mergeLayer(raw, env.data);
+  const envSource = (key: string): string | undefined => {
+    const name = originOf(env.origins, key);
+    return name === undefined ? undefined : `environment ${name}`;
+  };
+  // Paths in the file are relative to the file; in the environment, to cwd.
+  const sourceOf = (key: string): string => envSource(key) ?? source;
+  const baseOf = (key: string): string => (envSource(key) === undefined ? appBase : cwd);
+  const parsed = validateConfig(raw, source, envSource);
 
   const o = opts.overrides ?? {};
   const flags = validateConfig(
@@ -315,14 +355,14 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
   if (o.app !== undefined) {
     app = resolveModulePath(o.app, cwd, 'command line', '--app', 'app module');
   } else if (merged.app !== undefined) {
-    app = resolveModulePath(merged.app, appBase, source, 'app', 'app module');
+    app = resolveModulePath(merged.app, baseOf('app'), sourceOf('app'), 'app', 'app module');
   }
 
   if (merged.broker.type === 'redis' && merged.broker.url === undefined && merged.broker.urls === undefined) {
-    throw configError(source, 'broker.url', 'a redis broker needs url (one Redis) or urls (Redis Cluster seeds)');
+    throw configError(sourceOf('broker'), 'broker.url', 'a redis broker needs url (one Redis) or urls (Redis Cluster seeds)');
   }
   if (merged.api.port !== 0 && merged.api.keys.length === 0) {
-    throw configError(source, 'api.keys', 'the publish API (api.port) needs at least one key');
+    throw configError(sourceOf('api'), 'api.keys', 'the publish API (api.port) needs at least one key');
   }
   if (merged.metrics.port !== 0 && (merged.metrics.port === merged.port || merged.metrics.port === merged.api.port)) {
     const other = merged.metrics.port === merged.port ? 'port' : 'api.port';
@@ -332,17 +372,18 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
   const resolved: ResolvedConfig = {
     port: merged.port,
     host: merged.host,
-    shards: merged.shards === 'auto' ? availableParallelism() : merged.shards,
+    shards: merged.shards === 'auto' ? availableCpus() : merged.shards,
     app,
     drain: merged.drain,
     backpressure: merged.backpressure,
     limits: merged.limits,
     metrics: merged.metrics,
     idleTimeoutSec: merged.idleTimeoutSec,
+    tls: merged.tls === undefined ? null : resolveTls(merged.tls, baseOf, sourceOf),
     allowedOrigins: merged.allowedOrigins.map((o) => o.toLowerCase()),
     offload: {
-      module: merged.offload.module === undefined ? null : resolveModulePath(merged.offload.module, appBase, source, 'offload.module', 'tasks module'),
-      threads: merged.offload.threads === 'auto' ? availableParallelism() : merged.offload.threads,
+      module: merged.offload.module === undefined ? null : resolveModulePath(merged.offload.module, baseOf('offload.module'), sourceOf('offload.module'), 'offload.module', 'tasks module'),
+      threads: merged.offload.threads === 'auto' ? availableCpus() : merged.offload.threads,
       maxQueue: merged.offload.maxQueue,
       taskTimeoutMs: merged.offload.taskTimeoutMs,
     },
@@ -351,7 +392,23 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
     api: merged.api,
     nodeId: merged.nodeId ?? `${hostname().slice(0, 40)}-${process.pid}-${randomBytes(3).toString('hex')}`,
   };
-  return deepFreeze(resolved);
+  const sources: Record<string, string> = {};
+  for (const k of ENV_KEYS) {
+    const key = k.path.join('.');
+    const flag = ({ port: o.port, host: o.host, shards: o.shards, app: o.app } as Record<string, unknown>)[key];
+    const envName = originOf(env.origins, key);
+    sources[key] = flag !== undefined ? `--${key}` : envName !== undefined ? `environment ${envName}` : hasPath(fileRaw, k.path) ? source : 'default';
+  }
+  return { config: deepFreeze(resolved), sources, ignoredEnv: env.ignored };
+}
+
+function hasPath(data: Record<string, unknown>, path: readonly string[]): boolean {
+  let node: unknown = data;
+  for (const p of path) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, p)) return false;
+    node = (node as Record<string, unknown>)[p];
+  }
+  return true;
 }
 
 function resolveModulePath(path: string, base: string, source: string, key: string, what: string): string {

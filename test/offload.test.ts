@@ -22,7 +22,7 @@ async function ask(port: number, text: string): Promise<string> {
 
 describe('offload', () => {
   it('delivers all 25 offloaded replies (5 clients x 5 messages, 100 ms CPU tasks) before the 1001 close, exit 0', async () => {
-    // 25 tasks at once on 2 threads: the queue must hold 23 (the default, threads², is 4).
+    // 25 tasks at once on 2 threads: the queue must hold 23.
     const server = await startServer(['--config', config({ threads: 2, maxQueue: 64 }), '--shards', '2']);
     const clients = await Promise.all(Array.from({ length: 5 }, () => connect(server.port)));
     const seen = clients.map((c) => {
@@ -45,6 +45,21 @@ describe('offload', () => {
     const stopped = await server.waitForLog((l) => l.msg === 'stopped');
     expect(stopped).toMatchObject({ exitCode: 0, offloadAbandoned: 0 });
     expect(stopped.offloadAwaited as number).toBeGreaterThan(0);
+  });
+
+  it('serves the seed scenario with the default config: 5 clients x 5 offloaded 100 ms tasks at once, no QUEUE_FULL', async () => {
+    // Regression: maxQueue auto was threads² (4 on 2 cores) and rejected 19 of these 25 tasks.
+    const server = await startServer(['--config', config({})]);
+    const clients = await Promise.all(Array.from({ length: 5 }, () => connect(server.port)));
+    clients.forEach((c, i) => {
+      for (let m = 0; m < 5; m++) c.ws.send(`heavy:${i}-${m}`);
+    });
+    await Promise.all(clients.map((c) => c.waitFor(5, 30_000)));
+    clients.forEach((c, i) => {
+      expect([...c.messages].map(String).sort()).toEqual(Array.from({ length: 5 }, (_, m) => `done:${i}-${m}`));
+    });
+    server.signal('SIGTERM');
+    expect((await server.exited).code).toBe(0);
   });
 
   it('gives the handler a typed error for a task that throws, times out, an unknown task and an uncloneable payload, and keeps serving', async () => {

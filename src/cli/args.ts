@@ -4,19 +4,31 @@ import { ErrorCode, ShardlineError } from '../errors.js';
 
 export const USAGE = `Usage:
   shardline start [--config FILE] [--port N] [--host H] [--shards N|auto] [--app MODULE]
-  shardline check --config FILE [--port N] [--host H] [--shards N|auto] [--app MODULE]
+  shardline check --config FILE [--sources] [--port N] [--host H] [--shards N|auto] [--app MODULE]
+  shardline config defaults|schema|env
   shardline bench load|drain ...   (shardline bench --help)
   shardline --help | --version
 
 start   runs the server (the built-in echo and pub/sub app when no app is set).
         SIGTERM or SIGINT drains it; a second signal forces it.
-check   validates the config, loads the app module, prints the resolved config.
+check   validates the config, loads the app module, prints the resolved config
+        (--sources: each key's value and where it came from instead).
+config  prints the defaults (YAML), the config's JSON Schema (draft-07) or
+        the SHARDLINE_* environment variables, one per config key.
 
-Flags override the config file; the file overrides the defaults.
+Flags override SHARDLINE_* environment variables, which override the config
+file, which overrides the defaults.
 Exit codes: 0 clean drain, 1 drain forced or a shard failed, 2 bad config or arguments.`;
 
+export const CONFIG_WHATS = ['defaults', 'schema', 'env'] as const;
+export type ConfigWhat = (typeof CONFIG_WHATS)[number];
+
 export interface Command {
-  name: 'start' | 'check' | 'help' | 'version' | 'bench';
+  name: 'start' | 'check' | 'help' | 'version' | 'bench' | 'config';
+  /** `config` only: what to print. */
+  what?: ConfigWhat;
+  /** `check` only: print each key's source. */
+  sources?: boolean;
   configFile?: string | undefined;
   overrides: ConfigOverrides;
   /** `bench` only: the arguments after `bench`, untouched (src/bench/cli.ts parses them). */
@@ -47,6 +59,7 @@ export function parseCommand(argv: string[]): Command {
         host: { type: 'string' },
         shards: { type: 'string' },
         app: { type: 'string' },
+        sources: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -58,14 +71,22 @@ export function parseCommand(argv: string[]): Command {
   if (values.help === true) return { name: 'help', overrides: {} };
   if (values.version === true) return { name: 'version', overrides: {} };
   const [name, ...rest] = positionals;
-  if (name === undefined) throw argsError(`a command is required (start or check)\n${USAGE}`);
-  if (name !== 'start' && name !== 'check') throw argsError(`unknown command '${name}' (start or check)`);
+  if (name === undefined) throw argsError(`a command is required (start, check or config)\n${USAGE}`);
+  if (name === 'config') {
+    const what = rest[0];
+    if (!CONFIG_WHATS.includes(what as ConfigWhat)) throw argsError(`config: expected ${CONFIG_WHATS.join(', ')}${what === undefined ? '' : `, got '${what}'`}`);
+    if (rest.length > 1) throw argsError(`unexpected argument '${rest[1]}'`);
+    return { name, what: what as ConfigWhat, overrides: {} };
+  }
+  if (name !== 'start' && name !== 'check') throw argsError(`unknown command '${name}' (start, check or config)`);
   if (rest.length > 0) throw argsError(`unexpected argument '${rest[0]}'`);
   if (name === 'check' && values.config === undefined) throw argsError('check needs --config FILE');
   const shards = values.shards === undefined || values.shards === 'auto' ? values.shards : int('--shards', values.shards);
   if (values.host === '') throw argsError('--host: must not be empty');
+  if (values.sources === true && name !== 'check') throw argsError('--sources is for check');
   return {
     name,
+    sources: values.sources === true,
     configFile: values.config,
     overrides: {
       port: int('--port', values.port),

@@ -4,11 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { loadApp } from '../app-loader.js';
-import { resolveConfig } from '../config.js';
+import { resolveConfigWithSources } from '../config.js';
 import { exitCodeFor } from '../errors.js';
 import { createLogger } from '../primary/logger.js';
 import { ShardlineServer } from '../primary/server.js';
 import { USAGE, parseCommand, type Command } from './args.js';
+import { formatSources, printConfig } from './config-cmd.js';
 
 /** The same signal again within this many ms is one signal delivered twice, not a second one. */
 const DUPLICATE_SIGNAL_MS = 50;
@@ -30,15 +31,18 @@ function reportError(err: unknown): number {
 }
 
 async function check(cmd: Command): Promise<number> {
-  const config = resolveConfig({ file: cmd.configFile, overrides: cmd.overrides });
+  const { config, sources } = resolveConfigWithSources({ file: cmd.configFile, overrides: cmd.overrides, env: process.env });
   await loadApp(config.app);
-  process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+  process.stdout.write(cmd.sources === true ? formatSources(config, sources) : `${JSON.stringify(config, null, 2)}\n`);
   return 0;
 }
 
 async function start(cmd: Command): Promise<number> {
-  const config = resolveConfig({ file: cmd.configFile, overrides: cmd.overrides });
+  const { config, ignoredEnv } = resolveConfigWithSources({ file: cmd.configFile, overrides: cmd.overrides, env: process.env });
   const logger = createLogger();
+  if (ignoredEnv.length > 0) {
+    logger.warn({ variables: ignoredEnv }, 'ignored Kubernetes service-link variables (set enableServiceLinks: false in the pod spec)');
+  }
 
   // Handlers go in before the shards start: a signal during start-up drains too.
   // First SIGTERM/SIGINT: drain. Any further signal: force. Except one thing:
@@ -81,6 +85,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'check':
       return check(cmd);
+    case 'config':
+      process.stdout.write(printConfig(cmd.what ?? 'defaults'));
+      return 0;
     case 'start':
       return start(cmd);
     case 'bench':

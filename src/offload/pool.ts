@@ -22,6 +22,26 @@ export interface OffloadConfig {
   taskTimeoutMs: number;
 }
 
+/**
+ * Tasks that may wait per pool thread when `offload.maxQueue` is `auto`.
+ *
+ * Sized by what a waiting task costs, not by piscina's threads² (4 on 2 cores,
+ * which rejected 19 of the 25 tasks of 5 clients sending 5 messages each):
+ * - memory: a waiting task holds its payload, at most limits.maxPayloadBytes
+ *   when it is a client's message (64 KiB by default), so 64 per thread is
+ *   at most 8 MiB on 2 threads;
+ * - wait: the timeout (taskTimeoutMs, 30 s) runs from submission, so the last
+ *   task of a full queue waits 64 task durations: 6.4 s for a 100 ms task.
+ *   Tasks longer than taskTimeoutMs / 64 (~470 ms) would time out at the back of
+ *   a full queue anyway; for those, an early QUEUE_FULL is the better answer.
+ */
+export const QUEUE_PER_THREAD = 64;
+
+/** The queue bound (waiting tasks, not counting the one running per thread). */
+export function effectiveMaxQueue(threads: number, maxQueue: number | 'auto'): number {
+  return maxQueue === 'auto' ? threads * QUEUE_PER_THREAD : maxQueue;
+}
+
 export type OffloadOutcome = { ok: true; value: unknown } | { ok: false; error: WireError };
 
 export class OffloadPool {
@@ -39,7 +59,7 @@ export class OffloadPool {
 
   constructor(config: OffloadConfig) {
     this.config = config;
-    this.capacity = config.threads + (config.maxQueue === 'auto' ? config.threads ** 2 : config.maxQueue);
+    this.capacity = config.threads + effectiveMaxQueue(config.threads, config.maxQueue);
     this.pool = new Piscina({
       filename: WORKER.href,
       minThreads: 1,
@@ -71,7 +91,7 @@ export class OffloadPool {
   async run(task: string, payload: unknown): Promise<OffloadOutcome> {
     if (this.closing) return { ok: false, error: { code: ErrorCode.OFFLOAD_SHUTTING_DOWN, message: 'the offload pool is closing' } };
     if (this.pending >= this.capacity) {
-      return { ok: false, error: { code: ErrorCode.OFFLOAD_QUEUE_FULL, message: `the offload queue is full (offload.maxQueue ${String(this.config.maxQueue)})` } };
+      return { ok: false, error: { code: ErrorCode.OFFLOAD_QUEUE_FULL, message: `the offload queue is full (offload.maxQueue ${effectiveMaxQueue(this.config.threads, this.config.maxQueue)})` } };
     }
     this.pending++;
     try {

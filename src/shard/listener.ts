@@ -6,6 +6,7 @@ import type { ResolvedConfig } from '../config.js';
 import { ErrorCode, ShardlineError } from '../errors.js';
 import { UWS_MAX_BACKPRESSURE, type UserData } from './connection.js';
 import { addRoutes } from './http.js';
+import { createApp } from './tls.js';
 import type { UWS } from './uws.js';
 
 /**
@@ -28,7 +29,11 @@ export interface SocketHandlers {
 }
 
 export function buildApp(uws: typeof UWS, cfg: ResolvedConfig, on: SocketHandlers): UWS.TemplatedApp {
-  const server = uws.App();
+  return createApp(uws, cfg.tls, (server) => addSocketRoutes(uws, cfg, on, server));
+}
+
+/** The WebSocket and HTTP routes; src/shard/tls.ts registers them once per TLS server name. */
+function addSocketRoutes(uws: typeof UWS, cfg: ResolvedConfig, on: SocketHandlers, server: UWS.TemplatedApp): void {
   server.ws<UserData>('/*', {
     compression: uws.DISABLED,
     maxPayloadLength: uwsPayloadCap(cfg.limits.maxPayloadBytes),
@@ -44,7 +49,6 @@ export function buildApp(uws: typeof UWS, cfg: ResolvedConfig, on: SocketHandler
     close: (ws, code, message) => on.close(ws, code, message),
   });
   addRoutes(server, () => on.readiness());
-  return server;
 }
 
 /**
