@@ -1,0 +1,336 @@
+/**
+ * The Redis implementation of the Broker (src/broker/broker.ts): a single
+ * Redis 7 or a Redis Cluster, through node-redis 6.
+ *
+ *   publish()/history() ──> publishing link ──EVALSHA──> Redis (one script per call)
+ *                                                          │ SPUBLISH (sharded pub/sub)
+ *   handler.onPublication <── DeliveryQueue <── subscriber link (RedisSubscriber)
+ *
+ * Two links (connection sets): publishing and subscribing. Every publish is
+ * one EVALSHA written on the publishing link in call order, without an await
+ * before the write, so one process's publications on a topic reach Redis, and
+ * so every subscriber, in the order publish() was called (on a Cluster one
+ * topic always goes to the connection of its slot's master).
+ *
+ * State: 'up' when both links are ready (and, after a reconnect, every topic
+ * is subscribed again); 'down' otherwise. While the publishing link is not
+ * ready, publish() and history() reject at once with a retryable
+ * SHARDLINE_BROKER_UNAVAILABLE: nothing is queued to be replayed stale.
+ * A publish that timed out may still have been applied by Redis: retry it
+ * with the same idempotency key.
+ *
+ * Known limit: if Redis loses its script cache while a connection stays up
+ * (SCRIPT FLUSH), the publishes in flight at that moment are re-sent as EVAL
+ * and may be reordered among themselves. After a reconnect to a single Redis
+ * the scripts are loaded before the broker reports 'up', so a restarted Redis
+ * does not hit this.
+ */
+
+import type { Logger } from 'pino';
+import type { Broker, BrokerHandler, BrokerState, BrokerStats, CloseReport, HistoryPage, HistoryQuery, Publication, PublishOptions, PublishResult } from './broker.js';
+import { BrokerError, ErrorCode, ShardlineError } from '../errors.js';
+import { DeliveryQueue } from './delivery-queue.js';
+import { decodeEnvelope, envelopeHead, envelopeTail, payloadBytes } from './redis-envelope.js';
+import { isNoScript, toBrokerError, unavailable, withTimeout } from './redis-errors.js';
+import { createLink, type RedisLink } from './redis-link.js';
+import { newEpoch, RedisNames } from './redis-names.js';
+import { HISTORY_META_TTL_SEC, HISTORY_SCRIPT, IDEMPOTENCY_TTL_SEC, PUBLISH_SCRIPT, type LuaScript } from './redis-scripts.js';
+import { RedisSubscriber } from './redis-subscriber.js';
+
+export { HISTORY_META_TTL_SEC, IDEMPOTENCY_TTL_SEC } from './redis-scripts.js';
+
+export interface RedisBrokerConfig {
+  /** A single Redis: `redis://host:port`. Exactly one of url and urls. */
+  url?: string | undefined;
+  /** Redis Cluster seed nodes. */
+  urls?: readonly string[] | undefined;
+  /** Prefix of every key and channel (no `{` or `}`: the hash tag must be the first). */
+  keyPrefix: string;
+  /** This node's id: the `origin` of its publications (no newline). */
+  nodeId: string;
+  /** Per-command timeout, ms (default 2,000). */
+  commandTimeoutMs?: number | undefined;
+  /** start() gives up after this long, ms (default 5,000). */
+  connectTimeoutMs?: number | undefined;
+  /** Liveness probe interval, ms (default 30,000; Centrifugo's default). */
+  probeIntervalMs?: number | undefined;
+  /** Commands written or waiting per connection (default 10,000). */
+  queueMaxLength?: number | undefined;
+  /** Received publications waiting for the handler before new ones are dropped (default 10,000). */
+  maxPendingDeliveries?: number | undefined;
+}
+
+interface InFlight {
+  state: 'pending' | 'ok' | 'failed';
+  promise: Promise<unknown>;
+}
+
+export class RedisBroker implements Broker {
+  readonly kind = 'redis' as const;
+  private readonly cfg: Required<Omit<RedisBrokerConfig, 'url' | 'urls'>> & Pick<RedisBrokerConfig, 'url' | 'urls'>;
+  private readonly names: RedisNames;
+  private readonly log: Logger | undefined;
+  private readonly pub: RedisLink;
+  private readonly sub: RedisSubscriber;
+  private readonly deliveries: DeliveryQueue;
+  private readonly inflight = new Set<InFlight>();
+  private handler: BrokerHandler | undefined;
+  private state: BrokerState = 'connecting';
+  private live = false;
+  private pubReady = false;
+  private loadingScripts = false;
+  private lastReason = '';
+  private closing: Promise<CloseReport> | undefined;
+  private counts = { publishFailed: 0, deliveriesDropped: 0, disconnects: 0 };
+
+  constructor(config: RedisBrokerConfig, opts: { logger?: Logger | undefined } = {}) {
+    validate(config);
+    this.cfg = {
+      commandTimeoutMs: 2000,
+      connectTimeoutMs: 5000,
+      probeIntervalMs: 30_000,
+      queueMaxLength: 10_000,
+      maxPendingDeliveries: 10_000,
+      ...stripUndefined(config),
+    };
+    this.log = opts.logger;
+    this.names = new RedisNames(config.keyPrefix);
+    const linkOpts = {
+      url: config.url,
+      urls: config.urls,
+      name: `shardline-${config.nodeId}-pub`.replace(/\s/g, '_'),
+      commandTimeoutMs: this.cfg.commandTimeoutMs,
+      connectTimeoutMs: this.cfg.connectTimeoutMs,
+      queueMaxLength: this.cfg.queueMaxLength,
+    };
+    this.pub = createLink(linkOpts, (ready, reason) => this.onPubStatus(ready, reason));
+    this.deliveries = new DeliveryQueue({
+      max: this.cfg.maxPendingDeliveries,
+      deliver: (p) => this.handler?.onPublication(p),
+      onDrop: () => this.counts.deliveriesDropped++,
+      onHandlerError: (err) => this.log?.error({ err }, 'redis broker: onPublication threw'),
+    });
+    this.sub = new RedisSubscriber({
+      names: this.names,
+      nodeId: config.nodeId,
+      // The dedicated subscriber connection: same settings as the publisher, its own socket(s).
+      createLink: (onStatus) => this.pub.duplicate(linkOpts.name.replace(/-pub$/, '-sub'), onStatus),
+      sendProbe: (channel) => this.pub.send(channel, ['SPUBLISH', channel, 'probe'], false),
+      onPublication: (p) => this.deliveries.push(p),
+      onStatus: (_ready, reason) => this.recompute(reason),
+      onUndecodable: () => this.counts.deliveriesDropped++,
+      probeIntervalMs: this.cfg.probeIntervalMs,
+      commandTimeoutMs: this.cfg.commandTimeoutMs,
+      log: this.log,
+    });
+  }
+
+  async start(handler: BrokerHandler): Promise<void> {
+    if (this.handler) throw new BrokerError(ErrorCode.BROKER_FAILED, 'redis broker: start() called twice', false);
+    this.handler = handler;
+    const where = this.cfg.urls ? `Redis Cluster ${this.cfg.urls.join(',')}` : `Redis ${this.cfg.url}`;
+    try {
+      await withTimeout(
+        (async () => {
+          await this.pub.connect();
+          if (!this.pub.cluster) await this.loadScripts();
+          await this.sub.start();
+        })(),
+        this.cfg.connectTimeoutMs,
+        `connect to ${where}`,
+      );
+    } catch (err) {
+      this.pub.destroy();
+      void this.sub.close(0);
+      const last = this.lastReason ? ` (last: ${this.lastReason})` : '';
+      throw unavailable(`redis broker: cannot reach ${where}: ${toBrokerError(err, 'start').message}${last}`);
+    }
+    this.pubReady = true;
+    this.live = true;
+    this.recompute('connected');
+  }
+
+  subscribe(topics: readonly string[]): Promise<void> {
+    if (this.closing) return Promise.reject(closedError());
+    return this.sub.subscribe(topics);
+  }
+
+  unsubscribe(topics: readonly string[]): Promise<void> {
+    if (this.closing) return Promise.resolve();
+    return this.sub.unsubscribe(topics);
+  }
+
+  publish(topic: string, data: string | Uint8Array, binary: boolean, opts: PublishOptions): Promise<PublishResult> {
+    const history = opts.history;
+    const refused = this.closing
+      ? closedError()
+      : !this.pubReady
+        ? unavailable('publish: Redis is unreachable')
+        : history
+          ? policyError(history.size, history.ttlSec)
+          : undefined;
+    if (refused) {
+      this.counts.publishFailed++;
+      return Promise.reject(refused);
+    }
+    const n = this.names.topic(topic);
+    const key = opts.idempotencyKey;
+    // No await before evalScript: the command is queued now, in call order.
+    const sent = this.evalScript(PUBLISH_SCRIPT, n.channel, [
+      n.channel, n.stream, n.meta, key !== undefined ? n.result(key) : n.noResult,
+      payloadBytes(data), envelopeHead(binary, Date.now()), envelopeTail(this.cfg.nodeId),
+      String(history?.size ?? 0), String(history?.ttlSec ?? 0), String(HISTORY_META_TTL_SEC),
+      String(key !== undefined ? IDEMPOTENCY_TTL_SEC : 0), newEpoch(),
+    ], false);
+    const entry: InFlight = { state: 'pending', promise: sent };
+    this.inflight.add(entry);
+    return sent.then(
+      (reply) => {
+        entry.state = 'ok';
+        this.inflight.delete(entry);
+        const [dup, offset, epoch] = reply as [number, number, string];
+        return { duplicate: dup === 1, position: history ? { offset: Number(offset), epoch: String(epoch) } : undefined };
+      },
+      (err: unknown) => {
+        entry.state = 'failed';
+        this.inflight.delete(entry);
+        this.counts.publishFailed++;
+        throw toBrokerError(err, 'publish');
+      },
+    );
+  }
+
+  async history(topic: string, query: HistoryQuery): Promise<HistoryPage> {
+    if (this.closing) throw closedError();
+    if (!this.pubReady) throw unavailable('history: Redis is unreachable');
+    const bad = policyError(query.history.size, query.history.ttlSec);
+    if (bad) throw bad;
+    if (!Number.isSafeInteger(query.since) || query.since < 0 || !Number.isSafeInteger(query.limit) || query.limit < 0) {
+      throw new BrokerError(ErrorCode.BROKER_FAILED, 'history: since and limit must be non-negative integers', false);
+    }
+    const n = this.names.topic(topic);
+    let reply: unknown;
+    try {
+      reply = await this.evalScript(HISTORY_SCRIPT, n.stream, [n.stream, n.meta, String(query.since), String(query.limit), String(HISTORY_META_TTL_SEC), newEpoch()], true);
+    } catch (err) {
+      throw toBrokerError(err, 'history');
+    }
+    const [top, epochBuf, entries] = reply as [number, Buffer, Array<[Buffer, Buffer[]]>];
+    const epoch = epochBuf.toString('utf8');
+    const publications: Publication[] = [];
+    for (const [, fields] of entries) {
+      const pub = fields[1] ? decodeEnvelope(topic, fields[1]) : undefined;
+      if (pub) publications.push(pub);
+    }
+    return { publications, top: { offset: Number(top), epoch } };
+  }
+
+  stats(): BrokerStats {
+    return { state: this.state, ...this.counts, topics: this.sub.size };
+  }
+
+  /** Subscriber restarts so far (liveness probe, short resubscribe). */
+  get subscriberRestarts(): number {
+    return this.sub.restarts;
+  }
+
+  close(deadlineMs: number): Promise<CloseReport> {
+    this.closing ??= this.doClose(deadlineMs);
+    return this.closing;
+  }
+
+  private async doClose(deadlineMs: number): Promise<CloseReport> {
+    const started = Date.now();
+    const pending = [...this.inflight];
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(pending.map((e) => e.promise)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs))),
+    ]);
+    clearTimeout(timer);
+    const report: CloseReport = {
+      publishesFlushed: pending.filter((e) => e.state === 'ok').length,
+      publishesFailed: pending.filter((e) => e.state === 'failed').length,
+      publishesAbandoned: pending.filter((e) => e.state === 'pending').length,
+    };
+    // Whatever is left of the deadline (at least a moment) for SUNSUBSCRIBE and QUIT.
+    const rest = Math.max(200, deadlineMs - (Date.now() - started));
+    this.live = false;
+    await this.sub.close(rest);
+    await withTimeout(this.pub.close(), rest, 'close').catch(() => undefined);
+    this.pub.destroy();
+    this.setState('closed', 'closed');
+    return report;
+  }
+
+  private evalScript(script: LuaScript, firstKey: string, keysAndArgs: Array<string | Buffer>, buffers: boolean): Promise<unknown> {
+    const numKeys = script === PUBLISH_SCRIPT ? '4' : '2';
+    return this.pub.send(firstKey, ['EVALSHA', script.sha1, numKeys, ...keysAndArgs], buffers).catch((err: unknown) => {
+      if (!isNoScript(err)) throw err;
+      return this.pub.send(firstKey, ['EVAL', script.source, numKeys, ...keysAndArgs], buffers);
+    });
+  }
+
+  private async loadScripts(): Promise<void> {
+    await Promise.all([PUBLISH_SCRIPT, HISTORY_SCRIPT].map((s) => this.pub.send('', ['SCRIPT', 'LOAD', s.source], false)));
+  }
+
+  private onPubStatus(ready: boolean, reason: string): void {
+    this.lastReason = reason;
+    if (!this.live) return;
+    if (!ready) {
+      this.pubReady = false;
+      this.recompute(reason);
+      return;
+    }
+    if (this.pubReady || this.loadingScripts) return;
+    // Reconnected: a restarted Redis has an empty script cache; load before publishing again.
+    this.loadingScripts = true;
+    const load = this.pub.cluster ? Promise.resolve() : this.loadScripts();
+    load
+      .catch(() => undefined) // NOSCRIPT falls back to EVAL anyway
+      .finally(() => {
+        this.loadingScripts = false;
+        this.pubReady = this.pub.ready;
+        this.recompute('publisher reconnected');
+      });
+  }
+
+  private recompute(reason: string): void {
+    if (!this.live) return;
+    this.setState(this.pubReady && this.sub.isReady ? 'up' : 'down', reason);
+  }
+
+  private setState(state: BrokerState, reason: string): void {
+    if (this.state === state) return;
+    const was = this.state;
+    this.state = state;
+    if (state === 'down' && was === 'up') this.counts.disconnects++;
+    if (state !== 'connecting') this.log?.[state === 'down' ? 'warn' : 'info']({ state, reason }, `redis broker ${state}`);
+    this.handler?.onState(state, { reason });
+  }
+}
+
+function closedError(): BrokerError {
+  return new BrokerError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is closed', false);
+}
+
+function policyError(size: number, ttlSec: number): BrokerError | undefined {
+  if (!Number.isSafeInteger(size) || size < 1 || !Number.isSafeInteger(ttlSec) || ttlSec < 1) {
+    return new BrokerError(ErrorCode.BROKER_FAILED, `history policy: size and ttlSec must be positive integers (got ${size}, ${ttlSec})`, false);
+  }
+  return undefined;
+}
+
+function validate(c: RedisBrokerConfig): void {
+  const bad = (key: string, rule: string) => new ShardlineError(ErrorCode.CONFIG_INVALID, `broker.${key} ${rule}`);
+  const hasUrl = typeof c.url === 'string' && c.url.length > 0;
+  const hasUrls = Array.isArray(c.urls) && c.urls.length > 0;
+  if (hasUrl === hasUrls) throw bad('url', 'or broker.urls (Cluster seeds): exactly one must be set');
+  if (!c.keyPrefix || /[{}]/.test(c.keyPrefix)) throw bad('keyPrefix', 'must be a non-empty string without { or }');
+  if (!c.nodeId || /[\r\n]/.test(c.nodeId)) throw bad('nodeId', 'must be a non-empty string without a newline');
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
