@@ -11,11 +11,17 @@
  *   instead of waiting to be replayed stale after Redis is back.
  * - commandsQueueMaxLength: the queue of commands written or waiting is
  *   bounded; a full queue rejects (counted by the caller).
- * - A per-command timeout, so no call waits forever on a stalled Redis.
+ * - A per-command reply timeout, so no call waits forever on a stalled Redis.
+ *   node-redis's own `commandOptions.timeout` only bounds the wait until the
+ *   command is written to the socket (commands-queue.js removes the timer
+ *   once written), so a Redis stuck in DEBUG SLEEP or a long script never
+ *   times it out: `send` races every reply against its own timer.
  * - Reconnect backoff 50 ms doubling to 1 s, plus 0-100 ms jitter, forever.
  */
 
-import { createClient, createCluster, RESP_TYPES, type RedisArgument } from 'redis';
+import { createClient, createCluster, ErrorReply, RESP_TYPES, type RedisArgument } from 'redis';
+import { slotOf } from './redis-names.js';
+import { withTimeout } from './redis-errors.js';
 
 export interface LinkOptions {
   url?: string | undefined;
@@ -98,7 +104,7 @@ class SingleLink implements RedisLink {
   }
 
   send(_firstKey: string, args: RedisArgument[], buffers: boolean): Promise<unknown> {
-    return this.client.sendCommand(args, buffers ? BUFFERS : undefined);
+    return withTimeout(this.client.sendCommand(args, buffers ? BUFFERS : undefined), this.opts.commandTimeoutMs, String(args[0]));
   }
 
   sSubscribe(channels: string[], listener: ShardListener): Promise<void> {
@@ -168,11 +174,30 @@ class ClusterLink implements RedisLink {
 
   async connect(): Promise<void> {
     await this.client.connect();
+    // Every master's client connected now, so `send` never starts on the routed (reordering) path.
+    await Promise.all(this.client.masters.map((m) => this.client.nodeClient(m)));
     this.onStatus(this.ready, 'ready');
   }
 
+  /**
+   * Order: node-redis's routed path awaits before it queues the command, and
+   * the number of turns varies (a node client still connecting, a policy
+   * lookup), so two publishes on one topic could swap. When the slot's master
+   * client is ready it is called directly: queued now, in call order. A MOVED
+   * or ASK (a slot moving) goes back through the routed path, which follows it.
+   */
   send(firstKey: string, args: RedisArgument[], buffers: boolean): Promise<unknown> {
-    return this.client.sendCommand(firstKey, false, args, buffers ? BUFFERS : undefined);
+    return withTimeout(this.sendUntimed(firstKey, args, buffers), this.opts.commandTimeoutMs, String(args[0]));
+  }
+
+  private sendUntimed(firstKey: string, args: RedisArgument[], buffers: boolean): Promise<unknown> {
+    const opts = buffers ? BUFFERS : undefined;
+    const direct = this.client.slots[slotOf(firstKey)]?.master.client;
+    if (!direct?.isReady) return this.client.sendCommand(firstKey, false, args, opts);
+    return direct.sendCommand(args, opts).catch((err: unknown) => {
+      if (err instanceof ErrorReply && /^(MOVED|ASK) /.test(err.message)) return this.client.sendCommand(firstKey, false, args, opts);
+      throw err;
+    });
   }
 
   sSubscribe(channels: string[], listener: ShardListener): Promise<void> {

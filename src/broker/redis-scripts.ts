@@ -87,7 +87,13 @@ export interface LuaScript {
   sha1: string;
 }
 
-function script(source: string): LuaScript {
+/** Indentation and comment lines dropped: the publish script travels with every EVAL. */
+function script(text: string): LuaScript {
+  const source = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('--'))
+    .join('\n');
   return { source, sha1: createHash('sha1').update(source).digest('hex') };
 }
 

@@ -19,11 +19,14 @@
  * A publish that timed out may still have been applied by Redis: retry it
  * with the same idempotency key.
  *
- * Known limit: if Redis loses its script cache while a connection stays up
- * (SCRIPT FLUSH), the publishes in flight at that moment are re-sent as EVAL
- * and may be reordered among themselves. After a reconnect to a single Redis
- * the scripts are loaded before the broker reports 'up', so a restarted Redis
- * does not hit this.
+ * The publish script goes as EVAL (its text each time), never EVALSHA: with
+ * EVALSHA, a script cache that is empty on one node (a restarted Redis, a new
+ * Cluster master, SCRIPT FLUSH) answers NOSCRIPT to the first publishes, and
+ * their EVAL re-sends land after later EVALSHAs that found the script loaded
+ * meanwhile (by another node's EVAL): one publisher's order breaks. Seen on
+ * the Cluster test before this choice. The cost is ~1 KB more per publish on
+ * the wire and a SHA1 of it in Redis (figures in README, bench/broker-redis.ts).
+ * history() (order does not matter there) uses EVALSHA, EVAL on NOSCRIPT.
  */
 
 import type { Logger } from 'pino';
@@ -34,7 +37,7 @@ import { decodeEnvelope, envelopeHead, envelopeTail, payloadBytes } from './redi
 import { isNoScript, toBrokerError, unavailable, withTimeout } from './redis-errors.js';
 import { createLink, type RedisLink } from './redis-link.js';
 import { newEpoch, RedisNames } from './redis-names.js';
-import { HISTORY_META_TTL_SEC, HISTORY_SCRIPT, IDEMPOTENCY_TTL_SEC, PUBLISH_SCRIPT, type LuaScript } from './redis-scripts.js';
+import { HISTORY_META_TTL_SEC, HISTORY_SCRIPT, IDEMPOTENCY_TTL_SEC, PUBLISH_SCRIPT } from './redis-scripts.js';
 import { RedisSubscriber } from './redis-subscriber.js';
 
 export { HISTORY_META_TTL_SEC, IDEMPOTENCY_TTL_SEC } from './redis-scripts.js';
@@ -78,7 +81,6 @@ export class RedisBroker implements Broker {
   private state: BrokerState = 'connecting';
   private live = false;
   private pubReady = false;
-  private loadingScripts = false;
   private lastReason = '';
   private closing: Promise<CloseReport> | undefined;
   private counts = { publishFailed: 0, deliveriesDropped: 0, disconnects: 0 };
@@ -133,7 +135,6 @@ export class RedisBroker implements Broker {
       await withTimeout(
         (async () => {
           await this.pub.connect();
-          if (!this.pub.cluster) await this.loadScripts();
           await this.sub.start();
         })(),
         this.cfg.connectTimeoutMs,
@@ -175,13 +176,13 @@ export class RedisBroker implements Broker {
     }
     const n = this.names.topic(topic);
     const key = opts.idempotencyKey;
-    // No await before evalScript: the command is queued now, in call order.
-    const sent = this.evalScript(PUBLISH_SCRIPT, n.channel, [
+    // No await before the send: the command is queued now, in call order.
+    const sent = this.evalPublish(n.channel, [
       n.channel, n.stream, n.meta, key !== undefined ? n.result(key) : n.noResult,
       payloadBytes(data), envelopeHead(binary, Date.now()), envelopeTail(this.cfg.nodeId),
       String(history?.size ?? 0), String(history?.ttlSec ?? 0), String(HISTORY_META_TTL_SEC),
       String(key !== undefined ? IDEMPOTENCY_TTL_SEC : 0), newEpoch(),
-    ], false);
+    ]);
     const entry: InFlight = { state: 'pending', promise: sent };
     this.inflight.add(entry);
     return sent.then(
@@ -211,7 +212,7 @@ export class RedisBroker implements Broker {
     const n = this.names.topic(topic);
     let reply: unknown;
     try {
-      reply = await this.evalScript(HISTORY_SCRIPT, n.stream, [n.stream, n.meta, String(query.since), String(query.limit), String(HISTORY_META_TTL_SEC), newEpoch()], true);
+      reply = await this.evalHistory(n.stream, [n.stream, n.meta, String(query.since), String(query.limit), String(HISTORY_META_TTL_SEC), newEpoch()]);
     } catch (err) {
       throw toBrokerError(err, 'history');
     }
@@ -263,37 +264,24 @@ export class RedisBroker implements Broker {
     return report;
   }
 
-  private evalScript(script: LuaScript, firstKey: string, keysAndArgs: Array<string | Buffer>, buffers: boolean): Promise<unknown> {
-    const numKeys = script === PUBLISH_SCRIPT ? '4' : '2';
-    return this.pub.send(firstKey, ['EVALSHA', script.sha1, numKeys, ...keysAndArgs], buffers).catch((err: unknown) => {
-      if (!isNoScript(err)) throw err;
-      return this.pub.send(firstKey, ['EVAL', script.source, numKeys, ...keysAndArgs], buffers);
-    });
+  /** The publish script: EVAL, so that no NOSCRIPT re-send can reorder publishes (see the top of this file). */
+  private evalPublish(firstKey: string, keysAndArgs: Array<string | Buffer>): Promise<unknown> {
+    return this.pub.send(firstKey, ['EVAL', PUBLISH_SCRIPT.source, '4', ...keysAndArgs], false);
   }
 
-  private async loadScripts(): Promise<void> {
-    await Promise.all([PUBLISH_SCRIPT, HISTORY_SCRIPT].map((s) => this.pub.send('', ['SCRIPT', 'LOAD', s.source], false)));
+  private evalHistory(firstKey: string, keysAndArgs: Array<string | Buffer>): Promise<unknown> {
+    const script = HISTORY_SCRIPT;
+    return this.pub.send(firstKey, ['EVALSHA', script.sha1, '2', ...keysAndArgs], true).catch((err: unknown) => {
+      if (!isNoScript(err)) throw err;
+      return this.pub.send(firstKey, ['EVAL', script.source, '2', ...keysAndArgs], true);
+    });
   }
 
   private onPubStatus(ready: boolean, reason: string): void {
     this.lastReason = reason;
     if (!this.live) return;
-    if (!ready) {
-      this.pubReady = false;
-      this.recompute(reason);
-      return;
-    }
-    if (this.pubReady || this.loadingScripts) return;
-    // Reconnected: a restarted Redis has an empty script cache; load before publishing again.
-    this.loadingScripts = true;
-    const load = this.pub.cluster ? Promise.resolve() : this.loadScripts();
-    load
-      .catch(() => undefined) // NOSCRIPT falls back to EVAL anyway
-      .finally(() => {
-        this.loadingScripts = false;
-        this.pubReady = this.pub.ready;
-        this.recompute('publisher reconnected');
-      });
+    this.pubReady = ready && this.pub.ready;
+    this.recompute(reason);
   }
 
   private recompute(reason: string): void {
