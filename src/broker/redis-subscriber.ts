@@ -72,6 +72,11 @@ export class RedisSubscriber {
     return this.topics.size;
   }
 
+  /** True while `topic` is subscribed (a publication still queued for an unsubscribed topic is not delivered). */
+  has(topic: string): boolean {
+    return this.topics.has(topic);
+  }
+
   get isReady(): boolean {
     return this.ready;
   }

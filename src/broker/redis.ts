@@ -108,7 +108,9 @@ export class RedisBroker implements Broker {
     this.pub = createLink(linkOpts, (ready, reason) => this.onPubStatus(ready, reason));
     this.deliveries = new DeliveryQueue({
       max: this.cfg.maxPendingDeliveries,
-      deliver: (p) => this.handler?.onPublication(p),
+      deliver: (p) => {
+        if (this.sub.has(p.topic)) this.handler?.onPublication(p);
+      },
       onDrop: () => this.counts.deliveriesDropped++,
       onHandlerError: (err) => this.log?.error({ err }, 'redis broker: onPublication threw'),
     });
