@@ -31,7 +31,8 @@
 
 import type { Logger } from 'pino';
 import type { Broker, BrokerHandler, BrokerState, BrokerStats, CloseReport, HistoryPage, HistoryQuery, Publication, PublishOptions, PublishResult } from './broker.js';
-import { BrokerError, ErrorCode, ShardlineError } from '../errors.js';
+import { BrokerError, ErrorCode } from '../errors.js';
+import { resolveRedisConfig, type RedisBrokerConfig, type ResolvedRedisConfig } from './redis-config.js';
 import { DeliveryQueue } from './delivery-queue.js';
 import { decodeEnvelope, envelopeHead, envelopeTail, payloadBytes } from './redis-envelope.js';
 import { isNoScript, toBrokerError, unavailable, withTimeout } from './redis-errors.js';
@@ -41,27 +42,7 @@ import { HISTORY_META_TTL_SEC, HISTORY_SCRIPT, IDEMPOTENCY_TTL_SEC, PUBLISH_SCRI
 import { RedisSubscriber } from './redis-subscriber.js';
 
 export { HISTORY_META_TTL_SEC, IDEMPOTENCY_TTL_SEC } from './redis-scripts.js';
-
-export interface RedisBrokerConfig {
-  /** A single Redis: `redis://host:port`. Exactly one of url and urls. */
-  url?: string | undefined;
-  /** Redis Cluster seed nodes. */
-  urls?: readonly string[] | undefined;
-  /** Prefix of every key and channel (no `{` or `}`: the hash tag must be the first). */
-  keyPrefix: string;
-  /** This node's id: the `origin` of its publications (no newline). */
-  nodeId: string;
-  /** Per-command timeout, ms (default 2,000). */
-  commandTimeoutMs?: number | undefined;
-  /** start() gives up after this long, ms (default 5,000). */
-  connectTimeoutMs?: number | undefined;
-  /** Liveness probe interval, ms (default 30,000; Centrifugo's default). */
-  probeIntervalMs?: number | undefined;
-  /** Commands written or waiting per connection (default 10,000). */
-  queueMaxLength?: number | undefined;
-  /** Received publications waiting for the handler before new ones are dropped (default 10,000). */
-  maxPendingDeliveries?: number | undefined;
-}
+export type { RedisBrokerConfig } from './redis-config.js';
 
 interface InFlight {
   state: 'pending' | 'ok' | 'failed';
@@ -70,7 +51,7 @@ interface InFlight {
 
 export class RedisBroker implements Broker {
   readonly kind = 'redis' as const;
-  private readonly cfg: Required<Omit<RedisBrokerConfig, 'url' | 'urls'>> & Pick<RedisBrokerConfig, 'url' | 'urls'>;
+  private readonly cfg: ResolvedRedisConfig;
   private readonly names: RedisNames;
   private readonly log: Logger | undefined;
   private readonly pub: RedisLink;
@@ -86,15 +67,7 @@ export class RedisBroker implements Broker {
   private counts = { publishFailed: 0, deliveriesDropped: 0, disconnects: 0 };
 
   constructor(config: RedisBrokerConfig, opts: { logger?: Logger | undefined } = {}) {
-    validate(config);
-    this.cfg = {
-      commandTimeoutMs: 2000,
-      connectTimeoutMs: 5000,
-      probeIntervalMs: 30_000,
-      queueMaxLength: 10_000,
-      maxPendingDeliveries: 10_000,
-      ...stripUndefined(config),
-    };
+    this.cfg = resolveRedisConfig(config);
     this.log = opts.logger;
     this.names = new RedisNames(config.keyPrefix);
     const linkOpts = {
@@ -310,17 +283,4 @@ function policyError(size: number, ttlSec: number): BrokerError | undefined {
     return new BrokerError(ErrorCode.BROKER_FAILED, `history policy: size and ttlSec must be positive integers (got ${size}, ${ttlSec})`, false);
   }
   return undefined;
-}
-
-function validate(c: RedisBrokerConfig): void {
-  const bad = (key: string, rule: string) => new ShardlineError(ErrorCode.CONFIG_INVALID, `broker.${key} ${rule}`);
-  const hasUrl = typeof c.url === 'string' && c.url.length > 0;
-  const hasUrls = Array.isArray(c.urls) && c.urls.length > 0;
-  if (hasUrl === hasUrls) throw bad('url', 'or broker.urls (Cluster seeds): exactly one must be set');
-  if (!c.keyPrefix || /[{}]/.test(c.keyPrefix)) throw bad('keyPrefix', 'must be a non-empty string without { or }');
-  if (!c.nodeId || /[\r\n]/.test(c.nodeId)) throw bad('nodeId', 'must be a non-empty string without a newline');
-}
-
-function stripUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
