@@ -165,7 +165,7 @@ export class ShardlineServer {
               this.fail(wire);
             },
           );
-    this.fleetReady = createBroker(config)
+    this.fleetReady = createBroker(config, this.log)
       .then(async (broker) => {
         const host = new BrokerHost(broker, config, this.log, {
           broadcast: (msg) => {
