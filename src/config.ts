@@ -366,7 +366,7 @@ export function resolveConfigWithSources(opts: ResolveOptions = {}): ConfigResol
   }
   if (merged.metrics.port !== 0 && (merged.metrics.port === merged.port || merged.metrics.port === merged.api.port)) {
     const other = merged.metrics.port === merged.port ? 'port' : 'api.port';
-    throw configError(source, 'metrics.port', `must differ from ${other} (${merged.metrics.port}): metrics have a listener of their own`);
+    throw configError(sourceOf('metrics'), 'metrics.port', `must differ from ${other} (${merged.metrics.port}): metrics have a listener of their own`);
   }
 
   const resolved: ResolvedConfig = {

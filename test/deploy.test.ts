@@ -15,8 +15,8 @@ import { CLI, ROOT, configFile } from './helpers/server.js';
 const DEPLOY = join(ROOT, 'deploy');
 /** What the grace period and TimeoutStopSec add to delayMs + timeoutMs: forced close, stop() hooks, thread exit. */
 const MARGIN_SEC = 5;
-/** Variables for keys other branches add (metrics.port, issue 12 part 2); known once merged. */
-const PENDING = new Set(['SHARDLINE_METRICS_PORT']);
+/** Variables for keys another branch adds before it is merged (none left). */
+const PENDING = new Set<string>();
 
 /** Parsed YAML, checked field by field. */
 type Obj = Record<string, any>;
