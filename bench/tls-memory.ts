@@ -9,7 +9,8 @@
  * leftovers that malloc keeps included (a slope between two counts came out
  * near zero for TLS, as later connections reuse the first ones' freed
  * handshake buffers). Kernel socket buffers are not in RSS and are the same
- * for both. V8's heap noise (a few MiB) is damped by sampling (settledRss). Plain and TLS alternate, REPEATS times;
+ * for both. V8's heap noise (tens of MiB under load) is damped by a small
+ * young generation and by sampling (settledRss). Plain and TLS alternate, REPEATS times;
  * medians are reported (the machine is shared).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -87,7 +88,9 @@ async function measure(mode: Mode, dir: string): Promise<{ idleBytes: number; af
   const config = join(dir, `${mode}.json`);
   const tls = { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') };
   writeFileSync(config, JSON.stringify(mode === 'tls' ? { tls } : {}));
-  const server = spawn(process.execPath, [CLI, 'start', '--config', config, '--port', '0', '--host', '127.0.0.1', '--shards', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // A 1 MiB young generation (V8's default grows it to 16 MiB and back per
+  // isolate) keeps V8's own swings out of what is measured.
+  const server = spawn(process.execPath, ['--max-semi-space-size=1', CLI, 'start', '--config', config, '--port', '0', '--host', '127.0.0.1', '--shards', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const port = Number(/"port":(\d+)/.exec(await waitLine(server, (l) => l.includes('"ready"')))?.[1]);
     const base = await settledRss(server.pid!, 'min');
