@@ -10,7 +10,8 @@
  * ratios. --sequential alternates them instead, rotating the order per round.
  *
  *   npm run build && node dist/bench/metrics-overhead.js [--rounds 7] [--duration 5]
- *       [--connections 50] [--inflight 8] [--shards 1] [--baseline-cli DIR/dist/src/cli/main.js]
+ *       [--connections 50] [--inflight 8] [--shards 1] [--scrape-ms 1000] [--sequential]
+ *       [--baseline-cli DIR/dist/src/cli/main.js]
  *
  * --baseline-cli adds a third variant: the same load against another build
  * (e.g. `main` before the metrics code), to see the cost of counting itself,
@@ -25,7 +26,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -44,6 +45,8 @@ const { values: args } = parseArgs({
     shards: { type: 'string', default: '1' },
     'baseline-cli': { type: 'string' },
     sequential: { type: 'boolean', default: false },
+    /** How often the "on" server is scraped, in ms; 0 = never (separates the scrape's cost from the counting's). */
+    'scrape-ms': { type: 'string', default: '1000' },
   },
 });
 
@@ -101,14 +104,15 @@ async function runOnce(variant: Variant, round: number, dir: string): Promise<Ru
     void exited.then(() => reject(new Error(`server exited before ready: ${out}`)));
   });
   let scrapes = 0;
+  const scrapeMs = Number(args['scrape-ms']);
   const scraper =
-    variant === 'on'
+    variant === 'on' && scrapeMs > 0
       ? setInterval(() => {
           void fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(
             (r) => r.text().then(() => scrapes++),
             () => {},
           );
-        }, 1000)
+        }, scrapeMs)
       : undefined;
   const startLoad = () => spawn(
     process.execPath,
@@ -165,6 +169,7 @@ const median = (xs: number[]): number => {
 };
 
 async function main(): Promise<void> {
+  const loadBefore = loadavg()[0];
   const micro = { sharedNsPerMessage: microNsPerMessage(true), privateNsPerMessage: microNsPerMessage(false) };
   process.stderr.write(`counting per echoed message: ${micro.sharedNsPerMessage.toFixed(1)} ns shared, ${micro.privateNsPerMessage.toFixed(1)} ns private\n`);
   const dir = mkdtempSync(join(tmpdir(), 'shardline-metrics-bench-'));
@@ -205,6 +210,8 @@ async function main(): Promise<void> {
     node: process.version,
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
+    /** 1-minute load average before and after: on a shared machine, the context every figure needs. */
+    loadAverage: { before: loadBefore, after: loadavg()[0] },
     options: { ...args },
     micro,
     /** The counting's share of the server's CPU per message (metrics on, median). */
