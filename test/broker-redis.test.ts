@@ -108,6 +108,27 @@ describe('redis broker on one Redis', () => {
     expect(a.pubs.map((p) => p.offset)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
   });
 
+  it('a topic subscribed by two overlapping calls: both resolve only once publications flow', async () => {
+    const a = await node({ url: redis.url, nodeId: 'A', keyPrefix: 'overlap' });
+    const b = await node({ url: redis.url, nodeId: 'B', keyPrefix: 'overlap' });
+    const first = b.broker.subscribe(['t', 'u']);
+    const second = b.broker.subscribe(['u', 'v']);
+    await second; // `u` is in flight from the first call: the second waits for it
+    await a.broker.publish('u', 'to u', false, {});
+    await first;
+    await a.broker.publish('t', 'to t', false, {});
+    await a.broker.publish('v', 'to v', false, {});
+    await b.until(() => b.pubs.length === 3);
+    expect(b.pubs.map((p) => p.data)).toEqual(['to u', 'to t', 'to v']);
+    expect(b.broker.stats().topics).toBe(3);
+    await b.broker.unsubscribe(['u']);
+    await a.broker.publish('u', 'gone', false, {});
+    await a.broker.publish('t', 'still', false, {});
+    await b.until(() => b.pubs.length === 4);
+    await sleep(100);
+    expect(b.pubs.map((p) => p.data)).toEqual(['to u', 'to t', 'to v', 'still']);
+  });
+
   it('history: contiguous offsets, since/limit, top only, trimmed to size', async () => {
     const a = await node({ url: redis.url, nodeId: 'A', keyPrefix: 'hist' });
     const policy = { size: 10, ttlSec: 60 };

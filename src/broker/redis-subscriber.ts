@@ -50,6 +50,8 @@ export class RedisSubscriber {
   /** topic -> channel, and back. */
   private readonly topics = new Map<string, string>();
   private readonly byChannel = new Map<string, string>();
+  /** Topics whose SSUBSCRIBE is in flight -> its outcome. */
+  private readonly pending = new Map<string, Promise<void>>();
   private readonly probeChannel: string;
   private link: RedisLink;
   private linkWasReady = false;
@@ -93,19 +95,28 @@ export class RedisSubscriber {
   async subscribe(topics: readonly string[]): Promise<void> {
     if (!this.ready) throw unavailable('subscribe: the Redis subscriber connection is down');
     const fresh: string[] = [];
+    const waits: Promise<void>[] = [];
     for (const topic of topics) {
+      // Already being subscribed by an earlier call: resolve with it, not before its SSUBSCRIBE is acknowledged.
+      const pending = this.pending.get(topic);
+      if (pending) waits.push(pending);
       if (this.topics.has(topic)) continue;
       const channel = this.o.names.topic(topic).channel;
       this.topics.set(topic, channel);
       this.byChannel.set(channel, topic);
       fresh.push(topic);
     }
-    if (fresh.length === 0) return;
-    const failed = await this.subscribeBatches(this.link, fresh);
-    if (failed.length > 0) {
-      for (const { topics: lost } of failed) for (const t of lost) this.forget(t);
-      throw failed[0]?.error;
+    if (fresh.length > 0) {
+      const done = this.subscribeBatches(this.link, fresh).then((failed) => {
+        for (const t of fresh) this.pending.delete(t);
+        if (failed.length === 0) return;
+        for (const { topics: lost } of failed) for (const t of lost) this.forget(t);
+        throw failed[0]?.error;
+      });
+      for (const t of fresh) this.pending.set(t, done);
+      waits.push(done);
     }
+    await Promise.all(waits);
   }
 
   async unsubscribe(topics: readonly string[]): Promise<void> {
