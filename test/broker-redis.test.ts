@@ -382,10 +382,13 @@ describe('redis broker on a 3-master Redis Cluster', () => {
     const b = await node({ urls: cluster.urls, nodeId: 'B' });
     const topics = Array.from({ length: 30 }, (_, i) => `room-${i}`);
     await exchange(a, b, topics, 40);
-    // Every master holds some of the topics' shard channels: sharded pub/sub, batched per slot.
+    // Every master holds some of the topics' shard channels (sharded pub/sub, batched per slot),
+    // and one liveness-probe channel of each node: every subscriber connection is probed.
     for (const n of cluster.nodes) {
-      const channels = (await n.cli('PUBSUB', 'SHARDCHANNELS')).split('\n').filter((c) => c.startsWith('sl.ch.'));
-      expect(channels.length).toBeGreaterThan(0);
+      const channels = (await n.cli('PUBSUB', 'SHARDCHANNELS')).split('\n');
+      expect(channels.filter((c) => c.startsWith('sl.ch.')).length).toBeGreaterThan(0);
+      expect(channels.filter((c) => c.startsWith('sl.node.') && c.endsWith('.A')).length).toBe(1);
+      expect(channels.filter((c) => c.startsWith('sl.node.') && c.endsWith('.B')).length).toBe(1);
     }
   });
 
