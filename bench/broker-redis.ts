@@ -70,6 +70,15 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   const redis = await startRedis();
+  try {
+    await measure(redis.port);
+  } finally {
+    redis.stop(); // also when a run fails: no redis-server left behind
+  }
+}
+
+async function measure(port: number): Promise<void> {
+  const redis = { port };
   const url = `redis://127.0.0.1:${redis.port}`;
   const received: Publication[] = [];
   // A generous reply timeout: a shared, loaded machine must slow the figures, not fail the run.
@@ -112,7 +121,6 @@ async function main(): Promise<void> {
 
   await Promise.all([a.close(2000), b.close(2000)]);
   await raw.close();
-  redis.stop();
 }
 
 main().catch((err: unknown) => {

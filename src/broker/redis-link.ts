@@ -51,6 +51,12 @@ export interface RedisLink {
   /** Graceful: waits for replies to what was sent. */
   close(): Promise<void>;
   destroy(): void;
+  /**
+   * Picks, from the names `candidate(0)`, `candidate(1)`, ..., one per
+   * connection of this link: the first name of each master's slots on a
+   * Cluster, `candidate(0)` on a single Redis.
+   */
+  perConnection(candidate: (i: number) => string): string[];
   /** A new link with the same settings, its own connections and its own status listener. */
   duplicate(name: string, onStatus: LinkStatusListener): RedisLink;
 }
@@ -121,6 +127,10 @@ class SingleLink implements RedisLink {
 
   destroy(): void {
     this.client.destroy();
+  }
+
+  perConnection(candidate: (i: number) => string): string[] {
+    return [candidate(0)];
   }
 
   duplicate(name: string, onStatus: LinkStatusListener): RedisLink {
@@ -214,6 +224,18 @@ class ClusterLink implements RedisLink {
 
   destroy(): void {
     this.client.destroy();
+  }
+
+  perConnection(candidate: (i: number) => string): string[] {
+    const want = new Set(this.client.masters.map((m) => m.address));
+    const out: string[] = [];
+    // 3 masters need a few names; 16,384 slots bound the search for any Cluster.
+    for (let i = 0; want.size > 0 && i < 100_000; i++) {
+      const name = candidate(i);
+      const master = this.client.slots[slotOf(name)]?.master;
+      if (master && want.delete(master.address)) out.push(name);
+    }
+    return out;
   }
 
   duplicate(name: string, onStatus: LinkStatusListener): RedisLink {

@@ -15,7 +15,7 @@
  *   <prefix>.meta.{<tag>}.<topic>       hash: e = epoch, s = top offset
  *   <prefix>.result.{<tag>}.<n>.<topic>.<key>   idempotency result (n = topic length, so
  *                                       topic "a.b" + key "c" never meets topic "a" + key "b.c")
- *   <prefix>.node.{<tag>}.<node id>     a node's own service channel (liveness probe)
+ *   <prefix>.node.{<tag>}.<node id>     a node's own service channels (liveness probe; one per Cluster master)
  *
  * Changing this scheme renames every key: users' history would look lost
  * (a new epoch). Treat it as a stored format.
@@ -63,9 +63,13 @@ export class RedisNames {
     };
   }
 
-  /** The node's service channel: the liveness probe goes round through it. */
-  nodeChannel(nodeId: string): string {
-    return `${this.prefix}.node.{${hashTag(nodeId)}}.${nodeId}`;
+  /**
+   * The node's service channels: the liveness probe goes round through them.
+   * Variant `i` > 0 has another hash tag, so that on a Cluster one variant
+   * can be picked per master (each subscriber connection gets probed).
+   */
+  nodeChannel(nodeId: string, i = 0): string {
+    return `${this.prefix}.node.{${hashTag(i === 0 ? nodeId : `${nodeId}/${i}`)}}.${nodeId}`;
   }
 }
 

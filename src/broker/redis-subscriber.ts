@@ -11,12 +11,13 @@
  *   only its own topics.
  * - After node-redis reconnects (and re-subscribes by itself, one SSUBSCRIBE
  *   per channel), the count of shard subscriptions on the connection is
- *   checked against `topics` (CLIENT INFO `ssub`, single Redis only); a short
+ *   checked against `topics` and the probe channel (CLIENT INFO `ssub`, single Redis only); a short
  *   count restarts the connection and subscribes everything again
  *   (node-redis #2155, #1252: reconnected but not re-subscribed).
- * - Liveness probe (centrifugal/centrifuge PR #594): if nothing arrived for
- *   probeIntervalMs, the publisher sends a probe to this node's own service
- *   channel; if the next tick finds still nothing, the connection is restarted.
+ * - Liveness probe (centrifugal/centrifuge PR #594): the publisher sends a
+ *   probe to this node's own service channel, one per subscriber connection
+ *   (per Cluster master); one that did not come back by the next tick restarts
+ *   the subscriber (see tick()).
  */
 
 import type { Logger } from 'pino';
@@ -50,7 +51,10 @@ export class RedisSubscriber {
   /** topic -> channel, and back. */
   private readonly topics = new Map<string, string>();
   private readonly byChannel = new Map<string, string>();
-  private readonly probeChannel: string;
+  /** Topics whose SSUBSCRIBE is in flight -> its outcome. */
+  private readonly pending = new Map<string, Promise<void>>();
+  /** One probe channel per subscriber connection (one per Cluster master), -> when its probe last came back. */
+  private probes = new Map<string, number>();
   private link: RedisLink;
   private linkWasReady = false;
   private ready = false;
@@ -64,7 +68,6 @@ export class RedisSubscriber {
 
   constructor(o: SubscriberOptions) {
     this.o = o;
-    this.probeChannel = o.names.nodeChannel(o.nodeId);
     this.link = this.newLink();
   }
 
@@ -83,7 +86,7 @@ export class RedisSubscriber {
 
   async start(): Promise<void> {
     await this.link.connect();
-    await withTimeout(this.link.sSubscribe([this.probeChannel], this.listener), this.o.commandTimeoutMs, 'subscribe');
+    await this.subscribeProbes(this.link);
     this.linkWasReady = true;
     this.setReady(true, 'subscriber ready');
     this.timer = setInterval(() => this.tick(), this.o.probeIntervalMs);
@@ -93,19 +96,28 @@ export class RedisSubscriber {
   async subscribe(topics: readonly string[]): Promise<void> {
     if (!this.ready) throw unavailable('subscribe: the Redis subscriber connection is down');
     const fresh: string[] = [];
+    const waits: Promise<void>[] = [];
     for (const topic of topics) {
+      // Already being subscribed by an earlier call: resolve with it, not before its SSUBSCRIBE is acknowledged.
+      const pending = this.pending.get(topic);
+      if (pending) waits.push(pending);
       if (this.topics.has(topic)) continue;
       const channel = this.o.names.topic(topic).channel;
       this.topics.set(topic, channel);
       this.byChannel.set(channel, topic);
       fresh.push(topic);
     }
-    if (fresh.length === 0) return;
-    const failed = await this.subscribeBatches(this.link, fresh);
-    if (failed.length > 0) {
-      for (const { topics: lost } of failed) for (const t of lost) this.forget(t);
-      throw failed[0]?.error;
+    if (fresh.length > 0) {
+      const done = this.subscribeBatches(this.link, fresh).then((failed) => {
+        for (const t of fresh) this.pending.delete(t);
+        if (failed.length === 0) return;
+        for (const { topics: lost } of failed) for (const t of lost) this.forget(t);
+        throw failed[0]?.error;
+      });
+      for (const t of fresh) this.pending.set(t, done);
+      waits.push(done);
     }
+    await Promise.all(waits);
   }
 
   async unsubscribe(topics: readonly string[]): Promise<void> {
@@ -147,7 +159,7 @@ export class RedisSubscriber {
       this.linkWasReady = false;
       await this.link.connect(); // node-redis retries with backoff until it connects
       if (this.closed) return;
-      await this.link.sSubscribe([this.probeChannel], this.listener);
+      await this.subscribeProbes(this.link);
       const failed = await this.subscribeBatches(this.link, [...this.topics.keys()]);
       if (failed.length > 0) throw failed[0]?.error;
       this.linkWasReady = true;
@@ -169,7 +181,10 @@ export class RedisSubscriber {
   private readonly listener: ShardListener = (message, channelBuf) => {
     this.lastReceived = Date.now();
     const channel = channelBuf.toString('utf8');
-    if (channel === this.probeChannel) return;
+    if (this.probes.has(channel)) {
+      this.probes.set(channel, Date.now());
+      return;
+    }
     const topic = this.byChannel.get(channel);
     if (topic === undefined) return;
     const pub = decodeEnvelope(topic, message);
@@ -208,7 +223,7 @@ export class RedisSubscriber {
       const m = / ssub=(\d+)/.exec(info);
       if (!m) return true; // a server without the field: nothing to compare
       const have = Number(m[1]);
-      const want = this.topics.size + 1;
+      const want = this.topics.size + this.probes.size;
       if (have !== want) this.o.log?.warn({ have, want }, 'redis broker: subscriptions missing after reconnect');
       return have === want;
     } catch {
@@ -222,6 +237,13 @@ export class RedisSubscriber {
     this.o.onStatus(ready, reason);
   }
 
+  /**
+   * Every tick: if a probe was sent last tick and one of the probe channels
+   * did not get it back, restart. Then probe again when the connection was
+   * idle for an interval (single Redis: any message proves the one
+   * connection), or always on a Cluster (traffic on one master's connection
+   * says nothing of another's). Cost: one SPUBLISH per master per interval.
+   */
   private tick(): void {
     if (this.closed || this.restarting) return;
     if (!this.link.ready) {
@@ -229,17 +251,29 @@ export class RedisSubscriber {
       return;
     }
     const now = Date.now();
-    if (this.probeSentAt > 0 && this.lastReceived < this.probeSentAt) {
-      void this.restart(`liveness probe: nothing received for ${now - this.lastReceived} ms`);
-      return;
+    if (this.probeSentAt > 0) {
+      const deaf = [...this.probes].filter(([, back]) => back < this.probeSentAt).map(([c]) => c);
+      if (deaf.length > 0) {
+        void this.restart(`liveness probe: no answer on ${deaf.length} of ${this.probes.size} connection(s) for ${now - this.probeSentAt} ms`);
+        return;
+      }
     }
     this.probeSentAt = 0;
-    if (now - this.lastReceived >= this.o.probeIntervalMs) {
+    if (this.link.cluster || now - this.lastReceived >= this.o.probeIntervalMs) {
       this.probeSentAt = now;
-      this.o.sendProbe(this.probeChannel).catch(() => {
-        this.probeSentAt = 0; // the publisher is down: says nothing about this connection
-      });
+      for (const channel of this.probes.keys()) {
+        this.o.sendProbe(channel).catch(() => {
+          this.probeSentAt = 0; // the publisher is down: says nothing about these connections
+        });
+      }
     }
+  }
+
+  private async subscribeProbes(link: RedisLink): Promise<void> {
+    const channels = link.perConnection((i) => this.o.names.nodeChannel(this.o.nodeId, i));
+    this.probes = new Map(channels.map((c) => [c, Date.now()]));
+    // One call per channel: on a Cluster they are on different masters.
+    await Promise.all(channels.map((c) => withTimeout(link.sSubscribe([c], this.listener), this.o.commandTimeoutMs, 'subscribe')));
   }
 
   private forget(topic: string): void {

@@ -68,6 +68,10 @@ export class RedisServer {
     // A missing redis-server fails the test here (spawn ENOENT), it never skips.
     const proc = spawn('redis-server', this.args, { stdio: 'ignore' });
     this.proc = proc;
+    // A test process that ends without stop() (a failed hook, a killed run) takes its Redis with it.
+    const reap = () => proc.kill('SIGKILL');
+    process.once('exit', reap);
+    proc.once('exit', () => process.off('exit', reap));
     const failed = new Promise<never>((_, reject) => proc.once('error', reject));
     await Promise.race([waitPong(this.port), failed]);
   }
