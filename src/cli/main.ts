@@ -10,9 +10,7 @@ import { createLogger } from '../primary/logger.js';
 import { ShardlineServer } from '../primary/server.js';
 import { USAGE, parseCommand, type Command } from './args.js';
 import { formatSources, printConfig } from './config-cmd.js';
-
-/** The same signal again within this many ms is one signal delivered twice, not a second one. */
-const DUPLICATE_SIGNAL_MS = 50;
+import { handleSignals } from './signals.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -45,25 +43,12 @@ async function start(cmd: Command): Promise<number> {
   }
 
   // Handlers go in before the shards start: a signal during start-up drains too.
-  // First SIGTERM/SIGINT: drain. Any further signal: force. Except one thing:
-  // Ctrl+C under `npm start` delivers SIGINT twice within a millisecond (to the
-  // process group, and again from npm), which must not count as a second signal.
   let server: ShardlineServer | null = null;
-  let first: { signal: NodeJS.Signals; at: number } | null = null;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    const now = performance.now();
-    if (first === null) {
-      first = { signal, at: now };
-      void server?.drain(signal);
-    } else if (signal === first.signal && now - first.at < DUPLICATE_SIGNAL_MS) {
-      logger.debug({ signal }, 'duplicate signal ignored');
-    } else {
-      logger.warn({ signal }, 'second signal: forcing the drain');
-      void server?.force('signal');
-    }
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  handleSignals(logger, {
+    drain: (signal) => void server?.drain(signal),
+    force: () => void server?.force('signal'),
+    reload: (signal) => server?.reload(signal),
+  });
   server = new ShardlineServer(config, { logger });
 
   const summary = await server.closed;

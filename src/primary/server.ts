@@ -442,6 +442,14 @@ export class ShardlineServer {
     process.kill(process.pid, 'SIGKILL');
   }
 
+  /**
+   * SIGHUP. Until the rolling restart exists the server must at least never
+   * die of it (Node's default action for SIGHUP is to terminate at once).
+   */
+  reload(signal = 'reload'): void {
+    this.log.warn({ signal }, 'reload is not implemented yet: ignored, the server keeps running');
+  }
+
   /** Begins the drain; idempotent (every call returns the same promise). */
   drain(reason = 'drain'): Promise<ShutdownSummary> {
     if (this.draining) return this.closed;
