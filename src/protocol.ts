@@ -71,8 +71,10 @@ export type ToShard =
    * `closeReason` (already formatted, at most 123 bytes: the plain text, or the
    * JSON retry hint when spreadMs > 0), the i-th of n sockets at i/n of
    * `spreadMs`. 1001 (drain.closeCode) at a shutdown, 1012 for a SIGHUP roll.
+   * `kind` 'roll': the node stays ready (its /readyz answers by the node's
+   * phase, not this shard's drain), since new shards serve.
    */
-  | { type: 'drain'; closeCode: number; closeReason: string; spreadMs: number }
+  | { type: 'drain'; kind: 'shutdown' | 'roll'; closeCode: number; closeReason: string; spreadMs: number }
   /** A SIGHUP roll: close the listen socket only (the new generation listens); serve the open sockets on. */
   | { type: 'unlisten' }
   | { type: 'force'; reason: 'deadline' | 'signal' | 'failure' }

@@ -66,7 +66,8 @@ describe('SIGHUP rolling restart', () => {
     void server.waitForLog(reloaded, 30_000).then(() => (done = true));
     while (!done) statuses.push(await httpStatus(server.port, '/readyz'));
     expect(statuses.length).toBeGreaterThan(3);
-    expect(statuses.every((s) => s === 200)).toBe(true);
+    // Regression: an old shard answered 503 to a check it had accepted just before its listener closed.
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
     await Promise.all(clients.map((c) => c.closed));
   }, 60_000);
 

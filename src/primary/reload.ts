@@ -195,7 +195,7 @@ export class Reloader {
   private abort(reason: string): void {
     clearTimeout(this.timer);
     this.host.log.error({ reason }, 'reload aborted: the old shards keep serving');
-    const frame: ToShard = { type: 'drain', closeCode: CloseCode.SERVICE_RESTART, closeReason: ROLL_CLOSE_REASON, spreadMs: 0 };
+    const frame: ToShard = { type: 'drain', kind: 'roll', closeCode: CloseCode.SERVICE_RESTART, closeReason: ROLL_CLOSE_REASON, spreadMs: 0 };
     for (const s of this.incoming) this.host.send(s, frame);
     this.incoming = [];
     void this.end(false, reason);
@@ -226,7 +226,7 @@ export class Reloader {
       return;
     }
     const { spreadMs, timeoutMs } = (this.next as ResolvedConfig).reload;
-    this.host.send(slot, { type: 'drain', closeCode: CloseCode.SERVICE_RESTART, closeReason: formatCloseReason(ROLL_CLOSE_REASON, spreadMs), spreadMs });
+    this.host.send(slot, { type: 'drain', kind: 'roll', closeCode: CloseCode.SERVICE_RESTART, closeReason: formatCloseReason(ROLL_CLOSE_REASON, spreadMs), spreadMs });
     this.timer = setTimeout(() => {
       this.host.log.warn({ shard: slot.id, generation: slot.generation, timeoutMs }, 'old shard still draining at reload.timeoutMs: forcing it');
       this.host.send(slot, { type: 'force', reason: 'deadline' });

@@ -553,7 +553,7 @@ export class ShardlineServer {
     this.log.info({ signal: reason, delayMs, timeoutMs, spreadMs, shards: this.shards.length }, 'drain');
     this.delayTimer = setTimeout(() => {
       this.delayTimer = undefined;
-      const msg: ToShard = { type: 'drain', closeCode, closeReason: formatCloseReason(closeReason, spreadMs), spreadMs };
+      const msg: ToShard = { type: 'drain', kind: 'shutdown', closeCode, closeReason: formatCloseReason(closeReason, spreadMs), spreadMs };
       for (const slot of this.live) this.send(slot, msg);
       if (this.live.size === 0) this.finish(); // e.g. the only shard was waiting for its restart
       this.deadlineTimer = setTimeout(() => {

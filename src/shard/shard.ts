@@ -52,6 +52,8 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
   private readonly heartbeat: number;
   /** 0 at start, +1 per SIGHUP roll. */
   private readonly generation: number;
+  /** Drained by a SIGHUP roll: the node stays ready while this shard drains. */
+  private rolling = false;
   private readonly shared: Int32Array;
   private readonly port: MessagePort;
   private readonly drain: ShardDrain;
@@ -124,7 +126,7 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
         close: (ws, code, message) => this.onClose(ws, code, message),
         readiness: () => {
           const phase = Atomics.load(this.shared, Slot.PHASE);
-          return phase === Phase.READY && !this.draining ? 'ready' : phase === Phase.STARTING ? 'starting' : 'draining';
+          return phase === Phase.READY && (!this.draining || this.rolling) ? 'ready' : phase === Phase.STARTING ? 'starting' : 'draining';
         },
       });
     } catch (err) {
@@ -174,6 +176,7 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
         this.offloader.settle(msg.id, msg);
         break;
       case 'drain':
+        this.rolling = msg.kind === 'roll';
         this.drain.begin({ code: msg.closeCode, reason: msg.closeReason }, msg.spreadMs);
         break;
       case 'unlisten':
