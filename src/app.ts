@@ -67,7 +67,7 @@ export interface PublicationFrame {
 }
 
 export interface Connection<Data = unknown> {
-  /** Unique across the shards of one process: `<shard>.<n>`. */
+  /** Unique across the shards of one process: `<shard>.<n>` (`<shard>.<generation>.<n>` after a SIGHUP roll). */
   readonly id: string;
   /** Whatever the `upgrade` hook returned (undefined without that hook). */
   data: Data;

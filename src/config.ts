@@ -43,6 +43,20 @@ export const DEFAULTS = {
     barrierMs: 1000, // how long a socket's close frame waits for the pong to the drain's ping; 0 = no ping
     closeCode: CloseCode.GOING_AWAY,
     closeReason: 'server shutting down',
+    // Close frames spread over this window (ms), the i-th socket of n at i/n of it, and the close
+    // reason becomes {"reason":...,"retryMs":spreadMs} so clients spread their reconnects too; 0 = all at once.
+    spreadMs: 0,
+  },
+  reload: {
+    // SIGHUP roll: an old shard's own deadline (ms, from the start of its drain) before it is forced.
+    timeoutMs: 10_000,
+    spreadMs: 0, // an old shard's close frames (1012) spread over this window (ms), as drain.spreadMs
+  },
+  exitWithParent: true, // drain when the parent process dies without passing a signal on (npm SIGKILLed)
+  health: {
+    // A node:http listener on the primary for /healthz and /readyz: uWS v20.30 never answers an
+    // HTTP/1.0 request (HAProxy's default httpchk, nginx's default proxy_http_version). null = off.
+    port: null as number | null,
   },
   backpressure: {
     maxQueueBytes: 1 * MiB, // per socket, on top of uWS's own buffer
@@ -86,6 +100,18 @@ const drainSchema = z.strictObject({
     .string()
     .refine((s) => Buffer.byteLength(s) <= MAX_CLOSE_REASON_BYTES, `must be at most ${MAX_CLOSE_REASON_BYTES} bytes`)
     .default(DEFAULTS.drain.closeReason),
+  spreadMs: z.number().int().min(0).max(3_600_000).default(DEFAULTS.drain.spreadMs),
+});
+
+const reloadSchema = z.strictObject({
+  timeoutMs: z.number().int().min(0).max(3_600_000).default(DEFAULTS.reload.timeoutMs),
+  spreadMs: z.number().int().min(0).max(3_600_000).default(DEFAULTS.reload.spreadMs),
+});
+
+const healthSchema = z.strictObject({
+  port: port.nullable().default(DEFAULTS.health.port),
+  /** Defaults to the server's `host`. */
+  host: z.string().min(1).optional(),
 });
 
 const backpressureSchema = z.strictObject({
@@ -127,6 +153,11 @@ export const configSchema = z.strictObject({
   shards: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(DEFAULTS.shards),
   app: z.string().min(1).optional(),
   drain: drainSchema.prefault({}),
+  reload: reloadSchema.prefault({}),
+  health: healthSchema.prefault({}),
+  /** The server writes its pid here at start (for `shardline reload`, systemd's PIDFile=) and removes it at exit. */
+  pidFile: z.string().min(1).optional(),
+  exitWithParent: z.boolean().default(DEFAULTS.exitWithParent),
   backpressure: backpressureSchema.prefault({}),
   limits: limitsSchema.prefault({}),
   offload: offloadSchema.prefault({}),
@@ -152,6 +183,12 @@ export interface ResolvedConfig {
   readonly shards: number;
   readonly app: string | null;
   readonly drain: Readonly<z.output<typeof drainSchema>>;
+  readonly reload: Readonly<z.output<typeof reloadSchema>>;
+  /** The primary's own health listener; port null = off. */
+  readonly health: { readonly port: number | null; readonly host: string };
+  /** Absolute path of the pid file, or null. */
+  readonly pidFile: string | null;
+  readonly exitWithParent: boolean;
   readonly backpressure: Readonly<z.output<typeof backpressureSchema>>;
   readonly limits: Readonly<z.output<typeof limitsSchema>>;
   /** port 0 = no metrics listener. */
@@ -181,6 +218,8 @@ export interface ConfigOverrides {
   host?: string | undefined;
   shards?: number | 'auto' | undefined;
   app?: string | undefined;
+  /** Relative to cwd. */
+  pidFile?: string | undefined;
 }
 
 function configError(source: string, key: string, rule: string): ShardlineError {
@@ -351,6 +390,12 @@ export function resolveConfigWithSources(opts: ResolveOptions = {}): ConfigResol
     ...(o.shards !== undefined ? { shards: flags.shards } : {}),
   };
 
+  // A spread window must leave the deadline time to finish the close handshakes.
+  for (const key of ['drain', 'reload'] as const) {
+    const { spreadMs, timeoutMs } = merged[key];
+    if (spreadMs > 0 && spreadMs >= timeoutMs) throw configError(source, `${key}.spreadMs`, `must be below ${key}.timeoutMs (${timeoutMs} ms)`);
+  }
+
   let app: string | null = null;
   if (o.app !== undefined) {
     app = resolveModulePath(o.app, cwd, 'command line', '--app', 'app module');
@@ -375,6 +420,10 @@ export function resolveConfigWithSources(opts: ResolveOptions = {}): ConfigResol
     shards: merged.shards === 'auto' ? availableCpus() : merged.shards,
     app,
     drain: merged.drain,
+    reload: merged.reload,
+    health: { port: merged.health.port, host: merged.health.host ?? merged.host },
+    pidFile: o.pidFile !== undefined ? resolve(cwd, o.pidFile) : merged.pidFile === undefined ? null : resolve(appBase, merged.pidFile),
+    exitWithParent: merged.exitWithParent,
     backpressure: merged.backpressure,
     limits: merged.limits,
     metrics: merged.metrics,

@@ -44,8 +44,9 @@ export interface StartOptions {
 
 /** Creates the server and starts its shards; `server.ready` resolves once every shard listens. */
 export function createServer(opts: StartOptions = {}): ShardlineServer {
-  const config: ResolvedConfig = resolveConfig({ file: opts.configFile, config: opts.config, overrides: opts.overrides });
-  return new ShardlineServer(config, { logger: opts.logger ?? createLogger() });
+  const load = (): ResolvedConfig => resolveConfig({ file: opts.configFile, config: opts.config, overrides: opts.overrides });
+  // server.reload() re-reads the same file (plain config: the same values, with the app module re-imported).
+  return new ShardlineServer(load(), { logger: opts.logger ?? createLogger(), loadConfig: load });
 }
 
 /**

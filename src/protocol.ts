@@ -20,7 +20,11 @@ export const Phase = {
  * Layout of the shared state (Int32 slots of one SharedArrayBuffer):
  *   [PHASE]          the Phase above, written by the primary
  *   [CONNECTIONS]    open sockets over every shard (limits.maxConnections)
- *   [HEARTBEAT + n]  shard n's heartbeat counter, bumped by its event loop
+ *   [HEARTBEAT + h]  the heartbeat counter of the shard thread given slot h
+ *                    (ShardInit.heartbeat), bumped by its event loop
+ *
+ * There are three heartbeat slots per configured shard (heartbeatSlots):
+ * during a SIGHUP roll a new generation of shards runs beside the old one.
  */
 export const Slot = {
   PHASE: 0,
@@ -28,13 +32,27 @@ export const Slot = {
   HEARTBEAT: 2,
 } as const;
 
+/**
+ * Heartbeat slots for `shards` configured shards: the current generation, a
+ * roll's new one, and the threads of the roll before it that are still
+ * finishing their sockets' TCP teardown (up to the close handshake, 8 s).
+ */
+export function heartbeatSlots(shards: number): number {
+  return shards * 3;
+}
+
 export function sharedStateBytes(shards: number): number {
-  return (Slot.HEARTBEAT + shards) * Int32Array.BYTES_PER_ELEMENT;
+  return (Slot.HEARTBEAT + heartbeatSlots(shards)) * Int32Array.BYTES_PER_ELEMENT;
 }
 
 /** What a shard is given at spawn time (workerData). */
 export interface ShardInit {
+  /** The shard's number (0..shards-1); a roll's replacement keeps the number of the shard it replaces. */
   shard: number;
+  /** Its heartbeat slot in the shared state (unique among the threads alive at once). */
+  heartbeat: number;
+  /** 0 at start, +1 per SIGHUP roll. */
+  generation: number;
   config: ResolvedConfig;
   /** The shared state; see Slot. */
   state: SharedArrayBuffer;
@@ -48,7 +66,17 @@ export type ToShard =
   | { type: 'init'; port: MessagePort }
   /** `tasks`: the offload task names (null when offloading is off). */
   | { type: 'listen'; port: number; tasks: string[] | null }
-  | { type: 'drain' }
+  /**
+   * Drain: stop accepting, close every socket with `closeCode` and
+   * `closeReason` (already formatted, at most 123 bytes: the plain text, or the
+   * JSON retry hint when spreadMs > 0), the i-th of n sockets at i/n of
+   * `spreadMs`. 1001 (drain.closeCode) at a shutdown, 1012 for a SIGHUP roll.
+   * `kind` 'roll': the node stays ready (its /readyz answers by the node's
+   * phase, not this shard's drain), since new shards serve.
+   */
+  | { type: 'drain'; kind: 'shutdown' | 'roll'; closeCode: number; closeReason: string; spreadMs: number }
+  /** A SIGHUP roll: close the listen socket only (the new generation listens); serve the open sockets on. */
+  | { type: 'unlisten' }
   | { type: 'force'; reason: 'deadline' | 'signal' | 'failure' }
   /** A publication for this shard's subscribers; offset and epoch on history topics (delivered in offset order). */
   | { type: 'publish'; topic: string; payload: PublishPayload; binary: boolean; offset?: number; epoch?: string }

@@ -3,14 +3,20 @@ import type { ConfigOverrides } from '../config.js';
 import { ErrorCode, ShardlineError } from '../errors.js';
 
 export const USAGE = `Usage:
-  shardline start [--config FILE] [--port N] [--host H] [--shards N|auto] [--app MODULE]
+  shardline start [--config FILE] [--port N] [--host H] [--shards N|auto] [--app MODULE] [--pid-file F]
   shardline check --config FILE [--sources] [--port N] [--host H] [--shards N|auto] [--app MODULE]
+  shardline reload --pid-file F | --config FILE  [--timeout SEC]
   shardline config defaults|schema|env
   shardline bench load|drain ...   (shardline bench --help)
   shardline --help | --version
 
 start   runs the server (the built-in echo and pub/sub app when no app is set).
-        SIGTERM or SIGINT drains it; a second signal forces it.
+        SIGTERM, SIGINT, SIGQUIT or SIGUSR2 drains it; a second signal forces it.
+        SIGHUP reloads the config and rolls the shards (close code 1012).
+reload  sends SIGHUP to the server in the pid file (or the config's pidFile)
+        and waits for the roll to finish: exit 0 reloaded, 1 failed (the
+        server keeps running unchanged), 2 bad arguments or no server.
+        --timeout: seconds to wait (default 90).
 check   validates the config, loads the app module, prints the resolved config
         (--sources: each key's value and where it came from instead).
 config  prints the defaults (YAML), the config's JSON Schema (draft-07) or
@@ -24,7 +30,7 @@ export const CONFIG_WHATS = ['defaults', 'schema', 'env'] as const;
 export type ConfigWhat = (typeof CONFIG_WHATS)[number];
 
 export interface Command {
-  name: 'start' | 'check' | 'help' | 'version' | 'bench' | 'config';
+  name: 'start' | 'check' | 'help' | 'version' | 'bench' | 'config' | 'reload';
   /** `config` only: what to print. */
   what?: ConfigWhat;
   /** `check` only: print each key's source. */
@@ -33,6 +39,8 @@ export interface Command {
   overrides: ConfigOverrides;
   /** `bench` only: the arguments after `bench`, untouched (src/bench/cli.ts parses them). */
   argv?: string[];
+  /** `reload` only: how long to wait for the roll, in ms. */
+  timeoutMs?: number;
 }
 
 function argsError(message: string): ShardlineError {
@@ -60,6 +68,8 @@ export function parseCommand(argv: string[]): Command {
         shards: { type: 'string' },
         app: { type: 'string' },
         sources: { type: 'boolean' },
+        'pid-file': { type: 'string' },
+        timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -71,19 +81,24 @@ export function parseCommand(argv: string[]): Command {
   if (values.help === true) return { name: 'help', overrides: {} };
   if (values.version === true) return { name: 'version', overrides: {} };
   const [name, ...rest] = positionals;
-  if (name === undefined) throw argsError(`a command is required (start, check or config)\n${USAGE}`);
+  if (name === undefined) throw argsError(`a command is required (start, check, reload or config)\n${USAGE}`);
   if (name === 'config') {
     const what = rest[0];
     if (!CONFIG_WHATS.includes(what as ConfigWhat)) throw argsError(`config: expected ${CONFIG_WHATS.join(', ')}${what === undefined ? '' : `, got '${what}'`}`);
     if (rest.length > 1) throw argsError(`unexpected argument '${rest[1]}'`);
     return { name, what: what as ConfigWhat, overrides: {} };
   }
-  if (name !== 'start' && name !== 'check') throw argsError(`unknown command '${name}' (start, check or config)`);
+  if (name !== 'start' && name !== 'check' && name !== 'reload') throw argsError(`unknown command '${name}' (start, check, reload or config)`);
   if (rest.length > 0) throw argsError(`unexpected argument '${rest[0]}'`);
   if (name === 'check' && values.config === undefined) throw argsError('check needs --config FILE');
   const shards = values.shards === undefined || values.shards === 'auto' ? values.shards : int('--shards', values.shards);
   if (values.host === '') throw argsError('--host: must not be empty');
   if (values.sources === true && name !== 'check') throw argsError('--sources is for check');
+  if (values['pid-file'] === '') throw argsError('--pid-file: must not be empty');
+  if (name === 'reload' && values['pid-file'] === undefined && values.config === undefined) throw argsError('reload needs --pid-file FILE or --config FILE (with pidFile)');
+  if (values.timeout !== undefined && name !== 'reload') throw argsError('--timeout: only for reload');
+  const timeout = int('--timeout', values.timeout);
+  if (timeout === 0) throw argsError('--timeout: must be at least 1 second');
   return {
     name,
     sources: values.sources === true,
@@ -93,6 +108,8 @@ export function parseCommand(argv: string[]): Command {
       host: values.host,
       shards: shards as number | 'auto' | undefined,
       app: values.app,
+      pidFile: values['pid-file'],
     },
+    ...(name === 'reload' ? { timeoutMs: (timeout ?? 90) * 1000 } : {}),
   };
 }

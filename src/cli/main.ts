@@ -3,16 +3,18 @@
  * The `shardline` command. Only this file decides the process exit code.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { loadApp } from '../app-loader.js';
 import { resolveConfigWithSources } from '../config.js';
-import { exitCodeFor } from '../errors.js';
+import { ErrorCode, ShardlineError, exitCodeFor } from '../errors.js';
 import { createLogger } from '../primary/logger.js';
 import { ShardlineServer } from '../primary/server.js';
 import { USAGE, parseCommand, type Command } from './args.js';
 import { formatSources, printConfig } from './config-cmd.js';
-
-/** The same signal again within this many ms is one signal delivered twice, not a second one. */
-const DUPLICATE_SIGNAL_MS = 50;
+import { handleSignals } from './signals.js';
+import { watchParent } from './parent-watch.js';
+import { reloadServer } from './reload-command.js';
+import { removePidFile, writePidFile } from '../primary/reload-status.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -37,40 +39,52 @@ async function check(cmd: Command): Promise<number> {
   return 0;
 }
 
+async function reload(cmd: Command): Promise<number> {
+  let pidFile = cmd.overrides.pidFile === undefined ? null : resolve(cmd.overrides.pidFile);
+  if (pidFile === null) {
+    pidFile = resolveConfigWithSources({ file: cmd.configFile, overrides: cmd.overrides, env: process.env }).config.pidFile;
+    if (pidFile === null) throw new ShardlineError(ErrorCode.ARGS_INVALID, `${cmd.configFile ?? 'config'}: pidFile: not set, so there is no server to find (or pass --pid-file)`);
+  }
+  return reloadServer(pidFile, cmd.timeoutMs ?? 90_000, (line) => process.stdout.write(`${line}\n`));
+}
+
 async function start(cmd: Command): Promise<number> {
-  const { config, ignoredEnv } = resolveConfigWithSources({ file: cmd.configFile, overrides: cmd.overrides, env: process.env });
+  // The same sources at every SIGHUP: flags, SHARDLINE_* variables, the file.
+  const load = () => resolveConfigWithSources({ file: cmd.configFile, overrides: cmd.overrides, env: process.env });
+  const { config, ignoredEnv } = load();
   const logger = createLogger();
   if (ignoredEnv.length > 0) {
     logger.warn({ variables: ignoredEnv }, 'ignored Kubernetes service-link variables (set enableServiceLinks: false in the pod spec)');
   }
 
   // Handlers go in before the shards start: a signal during start-up drains too.
-  // First SIGTERM/SIGINT: drain. Any further signal: force. Except one thing:
-  // Ctrl+C under `npm start` delivers SIGINT twice within a millisecond (to the
-  // process group, and again from npm), which must not count as a second signal.
   let server: ShardlineServer | null = null;
-  let first: { signal: NodeJS.Signals; at: number } | null = null;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    const now = performance.now();
-    if (first === null) {
-      first = { signal, at: now };
-      void server?.drain(signal);
-    } else if (signal === first.signal && now - first.at < DUPLICATE_SIGNAL_MS) {
-      logger.debug({ signal }, 'duplicate signal ignored');
-    } else {
-      logger.warn({ signal }, 'second signal: forcing the drain');
-      void server?.force('signal');
+  handleSignals(logger, {
+    drain: (signal) => void server?.drain(signal),
+    force: () => void server?.force('signal'),
+    reload: (signal) => server?.reload(signal),
+  });
+  if (config.exitWithParent) {
+    watchParent((gone) => {
+      logger.warn({ ...gone }, 'parent process gone without passing a signal on: draining');
+      void server?.drain('parent exited');
+    });
+  }
+  if (config.pidFile !== null) {
+    try {
+      writePidFile(config.pidFile);
+    } catch (err) {
+      throw new ShardlineError(ErrorCode.CONFIG_INVALID, `pidFile: cannot write ${config.pidFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  server = new ShardlineServer(config, { logger });
+  }
+  server = new ShardlineServer(config, { logger, loadConfig: () => load().config });
 
   const summary = await server.closed;
   if (summary.error !== undefined && server.port === 0) {
     // Never got to serve: the one line an operator needs, on stderr.
     process.stderr.write(`shardline: ${summary.error.message}\n`);
   }
+  if (config.pidFile !== null) removePidFile(config.pidFile);
   return summary.exitCode;
 }
 
@@ -90,6 +104,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'start':
       return start(cmd);
+    case 'reload':
+      return reload(cmd);
     case 'bench':
       return (await import('../bench/cli.js')).runBench(cmd.argv ?? []);
   }

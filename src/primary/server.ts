@@ -12,15 +12,21 @@
  *      are flushed and closed with drain.closeCode, stop() hooks run);
  *   3. drain.timeoutMs after that, or at a second signal, `force`: shards
  *      hard-close what is left and report;
- *   4. when every shard thread has exited by itself, the summary is logged and
- *      `closed` resolves with the exit code. Threads are never terminate()d:
- *      with uWS handles open that aborts the whole process.
+ *   4. when every shard thread has exited by itself, the summary is logged
+ *      and `closed` resolves with the exit code. Threads are never
+ *      terminate()d: with uWS handles open that aborts the whole process.
+ *
+ * Reload (SIGHUP, reload()): a rolling restart onto a new generation of
+ * shards, run by src/primary/reload.ts. `shards[id]` is always the current
+ * thread of shard `id`; `live` holds every thread not yet exited, of any
+ * generation (a drain or a force reaches them all).
  */
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import { receiveMessageOnPort, type TransferListItem } from 'node:worker_threads';
+import { formatCloseReason } from '../close-reason.js';
 import { closeHandshakeSec, type ResolvedConfig } from '../config.js';
 import { foreignListeners } from '../proc-net.js';
 import { BrokerError, ErrorCode, exitCodeFor, toWire, type WireError } from '../errors.js';
-import { Phase, Slot, assertNever, sharedStateBytes, type DrainReport, type FromShard, type ShardInit, type ToShard } from '../protocol.js';
+import { Phase, Slot, assertNever, heartbeatSlots, sharedStateBytes, type DrainReport, type FromShard, type ToShard } from '../protocol.js';
 import { OffloadPool } from '../offload/pool.js';
 import type { PublishResult } from '../broker/broker.js';
 import { createBroker } from '../broker/create.js';
@@ -28,10 +34,14 @@ import { BrokerHost } from './broker-host.js';
 import { setPublishHook } from '../broker/publish.js';
 import type { Server as HttpServer } from 'node:http';
 import { startApi } from './http-api.js';
-import type { MetricsInit } from '../metrics/layout.js';
 import { MetricsListener } from '../metrics/listener.js';
 import { PrimaryMetrics } from '../metrics/primary-metrics.js';
 import type { Logger } from './logger.js';
+import { Reloader, keepGeneratedNodeId, type ReloadResult, type ReloadState } from './reload.js';
+import { startPrimaryHealth, type HealthListener } from './health-http.js';
+import { totals } from './reports.js';
+import { startShardThread, type ShardSlot } from './shard-slot.js';
+import { SlotPool } from './slots.js';
 import { HeartbeatMonitor, RestartPolicy } from './supervision.js';
 
 /** A shard whose heartbeat has not moved for this long is reported stuck. */
@@ -46,8 +56,6 @@ const HEARTBEAT_CHECK_MS = 500;
  * abort or hang.
  */
 const FORCED_EXIT_GRACE_MS = 25_000;
-
-const SHARD_ENTRY = new URL('../../workers/shard.js', import.meta.url);
 
 export interface ShutdownSummary {
   /** 0 clean drain; 1 forced (deadline, second signal) or a shard failed; 2 bad config or app. */
@@ -64,30 +72,19 @@ export interface ShutdownSummary {
 /** How long the broker may take to flush outstanding publishes at the end of a drain. */
 const BROKER_CLOSE_MS = 2_000;
 
-interface ShardSlot {
-  id: number;
-  worker: Worker;
-  port: MessagePort;
-  loaded: boolean;
-  listening: boolean;
-  report: DrainReport | null;
-  exited: boolean;
-  /** Set when the shard reported a crash: its exit is followed by a restart. */
-  crashed: boolean;
-  /** When its drain report arrived (performance.now()), 0 before. */
-  reportedAt: number;
-  /** Its metrics slot (retired when the thread exits). */
-  metrics: MetricsInit;
-}
-
 export interface ServerOptions {
   logger: Logger;
+  /** Re-reads the config for a reload (SIGHUP); without it a reload re-uses the running config (and re-imports the app). */
+  loadConfig?: () => ResolvedConfig;
 }
 
 export class ShardlineServer {
-  readonly config: ResolvedConfig;
+  /** The running config: replaced by a successful reload. */
+  config: ResolvedConfig;
   /** The port every shard listens on (known once `ready` resolves). */
   port = 0;
+  /** The primary's health listener port (health.port; 0 when off). */
+  healthPort = 0;
   readonly ready: Promise<{ port: number }>;
   readonly closed: Promise<ShutdownSummary>;
   /** The process's metrics registry (served on metrics.port when set); other primary code adds series here. */
@@ -99,7 +96,16 @@ export class ShardlineServer {
   private readonly log: Logger;
   private readonly state: SharedArrayBuffer;
   private readonly shared: Int32Array;
+  /** The current thread of each shard number. */
   private readonly shards: ShardSlot[] = [];
+  /** Every shard thread not yet exited, of any generation. */
+  private readonly live = new Set<ShardSlot>();
+  /** Reports of the final drain (shards retired by an earlier roll reported in its `reloaded` line). */
+  private readonly drainReports: DrainReport[] = [];
+  private readonly heartbeatPool: SlotPool;
+  private readonly reloader: Reloader;
+  private readonly loadConfig: () => ResolvedConfig;
+  private readonly health: Promise<HealthListener | null>;
   private resolveReady!: (v: { port: number }) => void;
   private rejectReady!: (err: WireError) => void;
   private resolveClosed!: (s: ShutdownSummary) => void;
@@ -130,6 +136,21 @@ export class ShardlineServer {
   constructor(config: ResolvedConfig, opts: ServerOptions) {
     this.config = config;
     this.log = opts.logger;
+    this.loadConfig = opts.loadConfig ?? (() => this.config);
+    this.heartbeatPool = new SlotPool(heartbeatSlots(config.shards));
+    this.reloader = new Reloader({
+      log: this.log,
+      config: () => this.config,
+      loadConfig: () => keepGeneratedNodeId(this.loadConfig(), this.config),
+      current: () => this.shards,
+      freeSlots: () => this.heartbeatPool.available,
+      spawn: (id, cfg, generation) => this.spawn(id, cfg, generation, 'incoming'),
+      send: (slot, msg) => this.send(slot, msg),
+      listenMessage: () => ({ type: 'listen', port: this.port, tasks: this.tasks }),
+      commit: (cfg, incoming) => this.commitRoll(cfg, incoming),
+      pidFile: () => this.config.pidFile,
+      reloaded: (ok) => this.metrics.reloaded(ok),
+    });
     this.state = new SharedArrayBuffer(sharedStateBytes(config.shards));
     this.shared = new Int32Array(this.state);
     this.ready = new Promise((resolve, reject) => {
@@ -168,12 +189,13 @@ export class ShardlineServer {
     this.fleetReady = createBroker(config, this.log)
       .then(async (broker) => {
         const host = new BrokerHost(broker, config, this.log, {
+          // The broker host keys shard threads by their heartbeat slot: unique
+          // among live threads, while a roll runs two threads of one shard number.
           broadcast: (msg) => {
-            for (const slot of this.shards) this.send(slot, msg);
+            for (const slot of this.live) this.send(slot, msg);
           },
-          send: (shard, msg) => {
-            const slot = this.shards[shard];
-            if (slot !== undefined) this.send(slot, msg);
+          send: (key, msg) => {
+            for (const slot of this.live) if (slot.heartbeat === key) this.send(slot, msg);
           },
         });
         await host.start();
@@ -200,7 +222,7 @@ export class ShardlineServer {
       source: {
         phase: () => Atomics.load(this.shared, Slot.PHASE),
         drainStartedAt: () => this.drainStartedAt,
-        heartbeatAges: () => this.heartbeats.ages(),
+        heartbeatAges: () => this.heartbeatAges(),
         offload: () => (this.pool === null ? null : { pending: this.pool.pending, threads: offload.threads }),
         maxConnections: config.limits.maxConnections,
         shards: config.shards,
@@ -223,33 +245,50 @@ export class ShardlineServer {
             },
           );
     this.tasksLoaded = Promise.all([this.tasksLoaded, metricsBound]).then(() => {});
-    this.heartbeats = new HeartbeatMonitor(this.shared, HUNG_AFTER_MS, (shard, hung, silentMs) => this.onHeartbeat(shard, hung, silentMs));
+        this.heartbeats = new HeartbeatMonitor(this.shared, HUNG_AFTER_MS, (hb, hung, silentMs) => this.onHeartbeat(hb, hung, silentMs));
     this.heartbeatTimer = setInterval(() => this.heartbeats.tick(), HEARTBEAT_CHECK_MS).unref();
-    for (let id = 0; id < config.shards; id++) this.spawn(id);
+    this.health = startPrimaryHealth(config.health, {
+      readiness: () => (['starting', 'ready', 'draining'] as const)[Atomics.load(this.shared, Slot.PHASE)] ?? 'draining',
+      stuckShards: () => [...this.live].filter((s) => this.heartbeats.isHung(s.heartbeat)).map((s) => s.id),
+    }).then(
+      (h) => ((this.healthPort = h?.port ?? 0), h),
+      (err: WireError) => (this.fail(err), null),
+    );
+    for (let id = 0; id < config.shards; id++) this.spawn(id, config, 0, 'current');
   }
 
-  private spawn(id: number): void {
+  /** Heartbeat age per shard number (ms): the older of two threads of one shard during a roll. */
+  private heartbeatAges(): Map<number, number> {
+    const out = new Map<number, number>();
+    const ages = this.heartbeats.ages();
+    for (const slot of this.live) {
+      const age = ages.get(slot.heartbeat);
+      if (age !== undefined) out.set(slot.id, Math.max(age, out.get(slot.id) ?? 0));
+    }
+    return out;
+  }
+
+  /** Reload state for metrics: last reload ok, its time, counts, the serving generation. */
+  get reloadState(): Readonly<ReloadState> {
+    return this.reloader.state;
+  }
+
+  private spawn(id: number, config: ResolvedConfig, generation: number, role: 'current' | 'incoming'): ShardSlot {
+    const heartbeat = this.heartbeatPool.acquire();
     const metrics = this.metrics.allocate(id);
-    const init: ShardInit = { shard: id, config: this.config, state: this.state, metrics };
-    const heapMb = this.config.limits.shardHeapMb;
-    const worker = new Worker(SHARD_ENTRY, {
-      workerData: init,
-      name: `shard-${id}`,
-      ...(heapMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: heapMb } } : {}),
-    });
-    const { port1, port2 } = new MessageChannel();
-    const slot: ShardSlot = { id, worker, port: port1, loaded: false, listening: false, report: null, exited: false, crashed: false, reportedAt: 0, metrics };
-    this.metrics.track(id, worker);
-    this.shards[id] = slot; // a replacement takes the crashed shard's place
-    this.heartbeats.track(id);
-    port1.on('message', (msg: FromShard) => this.onMessage(slot, msg));
-    worker.on('error', (err) => {
+    const slot = startShardThread({ shard: id, heartbeat, generation, config, state: this.state, metrics }, config, role);
+    this.metrics.track(id, slot.worker);
+    if (role === 'current') this.shards[id] = slot; // a replacement takes the crashed shard's place
+    this.live.add(slot);
+    this.heartbeats.track(heartbeat);
+    slot.port.on('message', (msg: FromShard) => this.onMessage(slot, msg));
+    slot.worker.on('error', (err) => {
       // Errors the shard could not catch itself (out of memory in the thread, say).
-      this.log.error({ shard: id, err }, 'shard thread error');
+      this.log.error({ shard: id, generation, err }, 'shard thread error');
       slot.crashed = true;
     });
-    worker.on('exit', (code) => this.onExit(slot, code));
-    worker.postMessage({ type: 'init', port: port2 } satisfies ToShard, [port2]);
+    slot.worker.on('exit', (code) => this.onExit(slot, code));
+    return slot;
   }
 
   private send(slot: ShardSlot, msg: ToShard, transfer?: readonly TransferListItem[]): void {
@@ -260,7 +299,9 @@ export class ShardlineServer {
     switch (msg.type) {
       case 'loaded':
         slot.loaded = true;
-        if (this.port !== 0) {
+        if (slot.role === 'incoming') {
+          this.reloader.onLoaded(slot);
+        } else if (this.port !== 0) {
           // A replacement shard: the port is known, it listens at once.
           if (!this.draining) this.send(slot, { type: 'listen', port: this.port, tasks: this.tasks });
         } else if (this.shards.every((s) => s.loaded)) {
@@ -272,6 +313,11 @@ export class ShardlineServer {
         break;
       case 'listening':
         slot.listening = true;
+        if (slot.role === 'incoming') {
+          this.log.info({ shard: slot.id, generation: slot.generation, port: this.port }, 'new shard listening');
+          this.reloader.onListening(slot);
+          break;
+        }
         if (this.port === 0) {
           this.port = msg.port;
           for (const other of this.shards) if (other !== slot) this.send(other, { type: 'listen', port: msg.port, tasks: this.tasks });
@@ -287,27 +333,30 @@ export class ShardlineServer {
               'another process also listens on this port (SO_REUSEPORT): the kernel splits new connections between them; expected only during an overlapping restart',
             );
           }
-          this.log.info({ port: this.port, shards: this.shards.length, host: this.config.host, ...(this.metricsPort !== 0 ? { metricsPort: this.metricsPort } : {}) }, 'ready');
-          this.resolveReady({ port: this.port });
-          if (this.config.api.port !== 0) void this.openApi();
+          void this.health.then((h) => {
+            this.log.info({ port: this.port, shards: this.shards.length, host: this.config.host, healthPort: h?.port, ...(this.metricsPort !== 0 ? { metricsPort: this.metricsPort } : {}) }, 'ready');
+            this.resolveReady({ port: this.port });
+            if (this.config.api.port !== 0) void this.openApi();
+          });
         }
         break;
       case 'publish':
-        for (const other of this.shards) {
+        // Every generation: a retiring shard's subscribers are served until their sockets close.
+        for (const other of this.live) {
           if (other !== slot) this.send(other, { type: 'publish', topic: msg.topic, payload: msg.payload, binary: msg.binary });
         }
         this.fleet?.forward(msg.topic, msg.payload, msg.binary);
         break;
       case 'broker-publish':
         if (this.fleet === null) this.send(slot, { type: 'broker-reply', id: msg.id, ok: false, error: { code: ErrorCode.BROKER_UNAVAILABLE, message: 'the broker is not started', retryable: true } });
-        else this.fleet.publishFor(slot.id, msg.id, msg.topic, msg.payload, msg.binary, msg.key);
+        else this.fleet.publishFor(slot.heartbeat, msg.id, msg.topic, msg.payload, msg.binary, msg.key);
         break;
       case 'interest':
-        this.fleet?.setInterest(slot.id, msg.topic, msg.on);
+        this.fleet?.setInterest(slot.heartbeat, msg.topic, msg.on);
         break;
       case 'history':
         if (this.fleet === null) this.send(slot, { type: 'history-reply', id: msg.id, ok: false, error: { code: ErrorCode.BROKER_UNAVAILABLE, message: 'the broker is not started', retryable: true } });
-        else this.fleet.historyFor(slot.id, msg.id, msg.topic, msg.since, msg.limit);
+        else this.fleet.historyFor(slot.heartbeat, msg.id, msg.topic, msg.since, msg.limit);
         break;
       case 'offload':
         void this.runOffload(slot, msg.id, msg.task, msg.payload);
@@ -319,13 +368,20 @@ export class ShardlineServer {
         slot.report = msg.report;
         slot.reportedAt = performance.now();
         this.metrics.shardDrained(msg.report);
-        this.log.info({ ...msg.report }, 'shard drained');
+        if (this.draining) this.drainReports.push(msg.report);
+        this.log.info({ ...msg.report, generation: slot.generation }, 'shard drained');
+        if (slot.role === 'retiring') this.reloader.onRetired(slot);
         // Every shard has drained: what is left is TCP teardown, nothing to force.
-        if (this.shards.every((s) => s.report !== null || s.exited)) clearTimeout(this.deadlineTimer);
+        if (this.draining && [...this.live].every((s) => s.report !== null)) clearTimeout(this.deadlineTimer);
         break;
       case 'fatal':
-        this.log.error({ shard: msg.shard, code: msg.error.code, err: msg.error }, msg.error.message);
-        if (!this.draining && Atomics.load(this.shared, Slot.PHASE) === Phase.READY) {
+        this.log.error({ shard: msg.shard, generation: slot.generation, code: msg.error.code, err: msg.error }, msg.error.message);
+        if (slot.role === 'incoming') {
+          slot.crashed = true;
+          this.reloader.onIncomingFailed(slot, msg.error.message);
+        } else if (slot.role === 'retiring') {
+          slot.crashed = true; // it closes its own sockets and reports; the roll goes on
+        } else if (!this.draining && Atomics.load(this.shared, Slot.PHASE) === Phase.READY) {
           slot.crashed = true; // it closes itself; a replacement starts once it has exited
         } else {
           this.fail(msg.error);
@@ -369,12 +425,21 @@ export class ShardlineServer {
     }
     slot.exited = true;
     slot.port.close();
-    this.fleet?.dropShard(slot.id);
+    this.fleet?.dropShard(slot.heartbeat);
+    this.live.delete(slot);
     this.metrics.retire(slot.metrics, slot.worker);
-    this.heartbeats.untrack(slot.id);
+    this.heartbeats.untrack(slot.heartbeat);
+    this.heartbeatPool.release(slot.heartbeat);
     if (this.draining && slot.reportedAt !== 0) {
       // From its report to its thread's exit: uWS finishing the TCP teardown of its sockets.
       this.log.debug({ shard: slot.id, teardownMs: Math.round(performance.now() - slot.reportedAt), exitCode: code }, 'shard exited');
+    }
+    if (slot.role !== 'current') {
+      if (code !== 0) this.log.error({ shard: slot.id, generation: slot.generation, role: slot.role, exitCode: code }, 'shard exited with an error');
+      if (slot.role === 'incoming') this.reloader.onIncomingFailed(slot, `exited with code ${code}`);
+      else this.reloader.onRetired(slot);
+      if (this.draining) this.exitedWhileDraining();
+      return;
     }
     if (!this.draining && Atomics.load(this.shared, Slot.PHASE) === Phase.READY) {
       if (!slot.crashed) this.log.error({ shard: slot.id, exitCode: code }, 'shard exited outside a drain');
@@ -390,7 +455,11 @@ export class ShardlineServer {
     } else if (slot.report === null && this.error === undefined) {
       this.error = { code: ErrorCode.SHARD_FAILED, message: `shard ${slot.id} exited without a drain report` };
     }
-    if (this.shards.every((s) => s.exited)) this.finish();
+    this.exitedWhileDraining();
+  }
+
+  private exitedWhileDraining(): void {
+    if (this.live.size === 0) this.finish();
     else this.killIfOnlyStuckShardsRemain();
   }
 
@@ -409,7 +478,9 @@ export class ShardlineServer {
       id,
       setTimeout(() => {
         this.restartTimers.delete(id);
-        if (!this.draining) this.spawn(id);
+        // Not if a roll has replaced the crashed thread meanwhile.
+        const crashed = this.shards[id];
+        if (!this.draining && crashed?.exited === true) this.spawn(id, this.config, crashed.generation, 'current');
       }, delay),
     );
   }
@@ -419,7 +490,8 @@ export class ShardlineServer {
     this.restartTimers.clear();
   }
 
-  private onHeartbeat(shard: number, hung: boolean, silentMs: number): void {
+  private onHeartbeat(heartbeat: number, hung: boolean, silentMs: number): void {
+    const shard = [...this.live].find((s) => s.heartbeat === heartbeat)?.id;
     if (!hung) {
       this.log.warn({ shard, silentMs: Math.round(silentMs) }, 'shard responsive again');
       return;
@@ -436,10 +508,36 @@ export class ShardlineServer {
    */
   private killIfOnlyStuckShardsRemain(): void {
     if (!this.forced) return;
-    const left = this.shards.filter((s) => !s.exited);
-    if (left.length === 0 || !left.every((s) => this.heartbeats.isHung(s.id))) return;
+    const left = [...this.live];
+    if (left.length === 0 || !left.every((s) => this.heartbeats.isHung(s.heartbeat))) return;
     this.log.fatal({ shards: left.map((s) => s.id), exitCode: 137 }, 'stuck shards cannot drain: killing the process');
     process.kill(process.pid, 'SIGKILL');
+  }
+
+  /**
+   * SIGHUP: re-reads the config and rolls the shards onto a new generation
+   * (src/primary/reload.ts). Never throws and never stops the server: a bad
+   * config or a failed roll is logged and leaves the running shards serving.
+   */
+  reload(signal = 'reload'): Promise<ReloadResult> {
+    if (this.draining || Atomics.load(this.shared, Slot.PHASE) !== Phase.READY) {
+      const why = this.draining ? 'the server is draining' : 'the server is still starting';
+      this.log.warn({ signal }, `reload ignored: ${why}`);
+      return Promise.resolve({ ok: false, changed: [], error: why, reports: [], durationMs: 0 });
+    }
+    return this.reloader.request(signal);
+  }
+
+  private commitRoll(config: ResolvedConfig, incoming: ShardSlot[]): ShardSlot[] {
+    const old = [...this.shards];
+    this.cancelRestarts(); // the new generation replaces any shard waiting for its restart
+    this.config = config;
+    for (const s of old) s.role = 'retiring';
+    for (const s of incoming) {
+      s.role = 'current';
+      this.shards[s.id] = s;
+    }
+    return old.filter((s) => !s.exited);
   }
 
   /** Begins the drain; idempotent (every call returns the same promise). */
@@ -450,12 +548,14 @@ export class ShardlineServer {
     this.drainStartedAt = performance.now();
     Atomics.store(this.shared, Slot.PHASE, Phase.DRAINING);
     this.cancelRestarts();
-    const { delayMs, timeoutMs } = this.config.drain;
-    this.log.info({ signal: reason, delayMs, timeoutMs, shards: this.shards.length }, 'drain');
+    this.reloader.cancel();
+    const { delayMs, timeoutMs, spreadMs, closeCode, closeReason } = this.config.drain;
+    this.log.info({ signal: reason, delayMs, timeoutMs, spreadMs, shards: this.shards.length }, 'drain');
     this.delayTimer = setTimeout(() => {
       this.delayTimer = undefined;
-      for (const slot of this.shards) this.send(slot, { type: 'drain' });
-      if (this.shards.every((s) => s.exited)) this.finish(); // e.g. the only shard was waiting for its restart
+      const msg: ToShard = { type: 'drain', kind: 'shutdown', closeCode, closeReason: formatCloseReason(closeReason, spreadMs), spreadMs };
+      for (const slot of this.live) this.send(slot, msg);
+      if (this.live.size === 0) this.finish(); // e.g. the only shard was waiting for its restart
       this.deadlineTimer = setTimeout(() => {
         this.log.warn({ timeoutMs }, 'drain deadline reached: forcing');
         void this.force('deadline');
@@ -475,16 +575,17 @@ export class ShardlineServer {
     }
     this.forced = true;
     this.cancelRestarts();
+    this.reloader.cancel();
     clearTimeout(this.delayTimer);
     clearTimeout(this.deadlineTimer);
-    for (const slot of this.shards) this.send(slot, { type: 'force', reason });
+    for (const slot of this.live) this.send(slot, { type: 'force', reason });
     this.exitTimer = setTimeout(() => {
-      const stuck = this.shards.filter((s) => !s.exited).map((s) => s.id);
+      const stuck = [...this.live].map((s) => s.id);
       this.log.fatal({ shards: stuck, graceMs: FORCED_EXIT_GRACE_MS }, 'shard threads did not exit after a forced drain: killing the process');
       process.kill(process.pid, 'SIGKILL');
     }, FORCED_EXIT_GRACE_MS);
     this.exitTimer.unref();
-    if (this.shards.every((s) => s.exited)) this.finish();
+    if (this.live.size === 0) this.finish();
     this.killIfOnlyStuckShardsRemain();
     return this.closed;
   }
@@ -546,7 +647,7 @@ export class ShardlineServer {
 
   private summarize(): void {
     clearTimeout(this.exitTimer);
-    const reports = this.shards.map((s) => s.report).filter((r): r is DrainReport => r !== null);
+    const reports = this.drainReports;
     const exitCode = this.error !== undefined ? exitCodeFor(this.error.code) : this.forced ? 1 : 0;
     const summary: ShutdownSummary = {
       exitCode,
@@ -557,10 +658,6 @@ export class ShardlineServer {
       error: this.error,
       broker: this.brokerReport,
     };
-    const total = (
-      key: 'connectionsClosed' | 'connectionsForced' | 'messagesDropped' | 'messagesFlushed' | 'handlersAbandoned' | 'offloadAwaited' | 'offloadAbandoned' | 'barrierTimeouts',
-    ) =>
-      reports.reduce((sum, r) => sum + r[key], 0);
     this.log[exitCode === 0 ? 'info' : 'warn'](
       {
         reason: this.reason,
@@ -568,18 +665,12 @@ export class ShardlineServer {
         forced: this.forced,
         durationMs: summary.durationMs,
         shards: this.shards.length,
-        connectionsClosed: total('connectionsClosed'),
-        connectionsForced: total('connectionsForced'),
-        messagesFlushed: total('messagesFlushed'),
-        messagesDropped: total('messagesDropped'),
-        handlersAbandoned: total('handlersAbandoned'),
-        offloadAwaited: total('offloadAwaited'),
-        offloadAbandoned: total('offloadAbandoned'),
-        barrierTimeouts: total('barrierTimeouts'),
+        ...totals(reports),
         ...(this.brokerReport !== undefined ? { broker: this.brokerReport } : {}),
       },
       'stopped',
     );
+    void this.health.then((h) => h?.close());
     this.resolveClosed(summary);
   }
 }

@@ -1,10 +1,13 @@
 /**
- * A shard's drain, in order (the primary sends `drain` after drain.delayMs):
+ * A shard's drain, in order (the primary sends `drain` after drain.delayMs at
+ * a shutdown, with drain.closeCode; or to an old shard of a SIGHUP roll, with
+ * 1012; the message carries the close frame and the spread window):
  *   1. close the listen socket (new TCP connections are refused) and refuse
  *      upgrades (the gate reads `draining`);
  *   2. ping every socket (the barrier: its pong means every request the client
  *      sent before it has been read), in batches of DRAIN_BATCH per turn of the
- *      event loop; mark each to close with drain.closeCode once its pong is
+ *      event loop, or the i-th of n sockets at i/n of the spread window
+ *      (close-spread.ts); mark each to close with drain.closeCode once its pong is
  *      back (or drain.barrierMs passed), its in-flight hooks have settled and
  *      its write queue is flushed. Messages that arrive before that close frame
  *      is sent are still handled (and so delay it);
@@ -22,6 +25,7 @@ import { holdsConnections } from '../proc-net.js';
 import { truncateReason } from '../errors.js';
 import type { SocketConnection, ShardStats } from './connection.js';
 import { errorFields, type HookRunner } from './hooks.js';
+import { spreadOver, type SpreadRun } from './close-spread.js';
 
 /** Sockets ended per event-loop turn during a drain. */
 const DRAIN_BATCH = 512;
@@ -65,6 +69,9 @@ export class ShardDrain {
   private stopping: Promise<DrainReport['stopHook']> | null = null;
   private reported = false;
   private teardownWatch: NodeJS.Timeout | null = null;
+  /** The close frame of this drain (from the drain message); the config's until then. */
+  private frame: { code: number; reason: string } | null = null;
+  private spread: SpreadRun | null = null;
   private readonly counts = {
     connectionsClosed: 0,
     connectionsForced: 0,
@@ -86,7 +93,7 @@ export class ShardDrain {
 
   /** The close frame every socket gets. */
   closeFrame(): { code: number; reason: string } {
-    return { code: this.settings.closeCode, reason: truncateReason(this.settings.closeReason) };
+    return this.frame ?? { code: this.settings.closeCode, reason: truncateReason(this.settings.closeReason) };
   }
 
   /** A socket opened while draining (its upgrade was already under way): it drains too. */
@@ -105,34 +112,33 @@ export class ShardDrain {
     this.check();
   }
 
-  begin(): void {
+  /** `frame.reason` is already formatted (src/close-reason.ts); `spreadMs` 0 = as fast as the loop allows. */
+  begin(frame: { code: number; reason: string }, spreadMs: number): void {
     if (this.draining) return;
     this.draining = true;
     this.startedAt = performance.now();
+    this.frame = frame;
     this.host.closeListenSocket();
-    const frame = this.closeFrame();
     const all = [...this.host.connections];
     for (const conn of all) conn.drainClose = frame;
     const { barrierMs } = this.settings;
     if (barrierMs === 0) this.barrierExpired = true;
     // Each socket gets the barrier ping (SocketConnection.startDrain) and is
     // ended when its pong is back; sockets are taken in batches, one per turn
-    // of the event loop, to spread the work. A client that has not answered
-    // within barrierMs (not reading, or far away) is ended without it.
-    const pass = (from: number): void => {
-      if (this.forced) return;
+    // of the event loop, or spread over spreadMs. A client that has not
+    // answered within barrierMs of the last socket's start (not reading, or
+    // far away) is ended without it.
+    const start = (from: number, to: number): void => {
       const t0 = performance.now();
-      const to = Math.min(all.length, from + DRAIN_BATCH);
       for (let i = from; i < to; i++) (all[i] as SocketConnection).startDrain(frame, !this.barrierExpired);
       this.endLoopMs += performance.now() - t0;
-      if (to < all.length) {
-        setImmediate(pass, to);
-        return;
-      }
+    };
+    const started = (): void => {
+      if (this.forced) return;
       if (barrierMs > 0) setTimeout(() => this.expireBarrier(), barrierMs).unref();
       this.check();
     };
-    setImmediate(pass, 0);
+    this.spread = spreadOver(all.length, spreadMs, DRAIN_BATCH, start, started);
   }
 
   private expireBarrier(): void {
@@ -172,6 +178,7 @@ export class ShardDrain {
       this.startedAt = performance.now();
     }
     this.forced = true;
+    this.spread?.cancel();
     this.host.closeListenSocket();
     this.counts.offloadAbandoned = this.host.abandonOffload();
     this.counts.handlersAbandoned = this.host.hooks.inflight - this.counts.offloadAbandoned;

@@ -48,6 +48,12 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
   listenPort = 0;
 
   private readonly config: ResolvedConfig;
+  /** This thread's heartbeat slot in the shared state. */
+  private readonly heartbeat: number;
+  /** 0 at start, +1 per SIGHUP roll. */
+  private readonly generation: number;
+  /** Drained by a SIGHUP roll: the node stays ready while this shard drains. */
+  private rolling = false;
   private readonly shared: Int32Array;
   private readonly port: MessagePort;
   private readonly drain: ShardDrain;
@@ -68,6 +74,8 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
   constructor(init: ShardInit, port: MessagePort, exitThread: (code: number) => void) {
     this.realExit = exitThread;
     this.shard = init.shard;
+    this.heartbeat = init.heartbeat;
+    this.generation = init.generation;
     this.config = init.config;
     this.shared = new Int32Array(init.state);
     this.meter = new ShardMeter(init.metrics);
@@ -94,7 +102,7 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
     // It runs (unref'd) for the thread's whole life, drained or not.
     let beat = performance.now();
     setInterval(() => {
-      Atomics.add(this.shared, Slot.HEARTBEAT + this.shard, 1);
+      Atomics.add(this.shared, Slot.HEARTBEAT + this.heartbeat, 1);
       const now = performance.now();
       this.syncMetrics(Math.max(0, now - beat - HEARTBEAT_MS) / 1000);
       beat = now;
@@ -118,7 +126,7 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
         close: (ws, code, message) => this.onClose(ws, code, message),
         readiness: () => {
           const phase = Atomics.load(this.shared, Slot.PHASE);
-          return phase === Phase.READY && !this.draining ? 'ready' : phase === Phase.STARTING ? 'starting' : 'draining';
+          return phase === Phase.READY && (!this.draining || this.rolling) ? 'ready' : phase === Phase.STARTING ? 'starting' : 'draining';
         },
       });
     } catch (err) {
@@ -168,7 +176,12 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
         this.offloader.settle(msg.id, msg);
         break;
       case 'drain':
-        this.drain.begin();
+        this.rolling = msg.kind === 'roll';
+        this.drain.begin({ code: msg.closeCode, reason: msg.closeReason }, msg.spreadMs);
+        break;
+      case 'unlisten':
+        // A SIGHUP roll: the new generation listens; this shard serves its open sockets on.
+        this.closeListenSocket();
         break;
       case 'force':
         this.drain.force();
@@ -216,7 +229,9 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
 
   private onOpen(ws: UWS.WebSocket<UserData>): void {
     const ud = ws.getUserData();
-    const conn = new SocketConnection(this, ws, `${this.shard}.${++this.nextId}`, ud.data);
+    // Generation 0 keeps the `<shard>.<n>` ids; a roll's shards add their generation so ids stay unique.
+    const id = this.generation === 0 ? `${this.shard}.${++this.nextId}` : `${this.shard}.${this.generation}.${++this.nextId}`;
+    const conn = new SocketConnection(this, ws, id, ud.data);
     ud.conn = conn;
     this.connections.add(conn);
     Atomics.add(this.shared, Slot.CONNECTIONS, 1);
