@@ -12,6 +12,7 @@
  * publications/s and of the server's CPU per publication, and the ratio.
  *
  * Options: --publishers 4 --inflight 16 --size 64 --seconds 5 --warmup 1 --reps 5 --shards 1
+ *   --node-args='--cpu-prof --cpu-prof-dir DIR' (flags for the servers' node)
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -43,9 +44,11 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '1' },
     reps: { type: 'string', default: '5' },
     shards: { type: 'string', default: '1' },
+    'node-args': { type: 'string', default: '' },
   },
 });
-const opts = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Number(v)])) as Record<keyof typeof values, number>;
+const { 'node-args': nodeArgs, ...numeric } = values;
+const opts = Object.fromEntries(Object.entries(numeric).map(([k, v]) => [k, Number(v)])) as Record<keyof typeof numeric, number>;
 for (const [k, v] of Object.entries(opts)) if (!Number.isFinite(v) || v < 0) throw new Error(`--${k}: must be a number >= 0 (got ${String(v)})`);
 
 const dir = mkdtempSync(join(os.tmpdir(), 'shardline-history-bench-'));
@@ -74,7 +77,7 @@ function connectRaw(port: number, onFrame: (buf: Buffer, start: number, len: num
 }
 
 async function runOnce(name: string): Promise<Run> {
-  const server = await startServerCommand(`${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} start --port 0 --config ${JSON.stringify(configs[name])}`);
+  const server = await startServerCommand(`${JSON.stringify(process.execPath)} ${nodeArgs} ${JSON.stringify(CLI)} start --port 0 --config ${JSON.stringify(configs[name])}`);
   const sockets: RawSocket[] = [];
   try {
     let delivered = 0;
