@@ -4,13 +4,14 @@
  * first), and on the server's close frame a masked close reply and a FIN. Used by raw-drain.ts so that the client's own CPU does not set the pace
  * of the drain the way `ws` clients do on a 2-core machine.
  *
- *   node raw-client.js PORT COUNT SOURCE_ADDRESS
+ *   node raw-client.js PORT COUNT SOURCE_ADDRESS [PER_10MS]   (PER_10MS: connections opened per 10 ms, 250 by default)
  *   → {"opened":N,"failed":N}   once every socket is upgraded
  *   → {"firstFrame","lastFrame","lastClosed","codes"}   once every socket has closed (epoch ms)
  */
 import { connect, type Socket } from 'node:net';
 
 const [port, count, source] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4] ?? '127.0.0.1'];
+const perTick = Number(process.argv[5] ?? '250') || 250;
 const now = (): number => performance.timeOrigin + performance.now();
 const REQUEST = Buffer.from(
   'GET / HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
@@ -103,7 +104,7 @@ function one(): void {
 
 let started = 0;
 const opener = setInterval(() => {
-  for (let k = 0; k < 250 && started < count; k++, started++) one();
+  for (let k = 0; k < perTick && started < count; k++, started++) one();
   if (started >= count) clearInterval(opener);
 }, 10);
 setTimeout(() => process.exit(1), 180_000).unref();

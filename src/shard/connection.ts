@@ -127,7 +127,6 @@ export class SocketConnection implements Connection {
   pendingFanout = 0;
   fanoutJobs: Job[] | null = null;
   fanoutHead = 0;
-  pulledSeq = 0;
   /** The close code shardline sent (-1: cut without a frame), for the metrics; NOT_CLOSED_BY_SERVER until then. */
   sentClose = NOT_CLOSED_BY_SERVER;
   /** Set while send() pulls this socket's waiting publications ahead (see send()). */
@@ -213,9 +212,15 @@ export class SocketConnection implements Connection {
     return written;
   }
 
+  /** The fan-out writes this socket's waiting publications inside one cork: one write(2) for all of them. */
+  corkFanout(write: () => void): void {
+    const ws = this.ws;
+    if (ws === null || this.ended) write();
+    else ws.cork(write);
+  }
+
   /** A publication the shard's fan-out held for this socket, in its turn or pulled ahead. Published before any end() came, so it still goes out. */
   deliverFanout(data: Payload, isBinary: boolean): void {
-    this.pendingFanout--;
     const ws = this.ws;
     if (ws === null || this.ended) {
       this.host.stats.messagesDropped++;

@@ -1,145 +1,97 @@
 /**
- * Publications to many sockets, written in slices between turns of the event
- * loop so that a large fan-out cannot hold up everyone else's messages.
+ * Publications to many sockets, batched per socket and written corked, in
+ * slices between turns of the event loop.
  *
- * A publication is written at once to as many subscribers as fit in
- * SLICE_MS; the rest wait here as a job and are written by the next turns,
- * after uWS has read the sockets. Order per socket is kept: each socket keeps
- * the jobs it waits in (oldest first), and before its own conn.send() goes
- * out, pull() writes the publications still due to it, ahead of their turn;
- * the jobs then pass over it. So every socket sees messages in the order
- * they were sent or published on its shard, and a subscriber's own replies
- * never wait for a fan-out to the other subscribers. A publication made while
- * another is being written directly (a close hook of a socket that writing
- * cut off) waits until that one is written or queued.
+ *   publish(P1) ─┐                         socket A: [P1 P2 P3] ─► cork, 3 frames, 1 write(2)
+ *   publish(P2) ─┼─► each subscriber's  ─►  socket B: [P1 P2 P3] ─► cork, 3 frames, 1 write(2)
+ *   publish(P3) ─┘   own list (in order)    ...      (the turn: setImmediate, ≤ SLICE_MS, then the next turn)
  *
- * Bounded: past MAX_JOBS waiting jobs, the shard writes them all before going
- * on, as it would without slicing.
+ * Why: a send outside a cork is one write(2) per frame (65% of the shard's
+ * CPU in a 200-subscriber fan-out); uWS's own publish queues per subscriber
+ * and writes each one's frames corked once per loop iteration. So do we:
+ * publish() only appends the publication to each subscriber's list and puts
+ * sockets that had nothing pending on the `ready` list; the turn (after uWS
+ * has read every socket that had data, so every publication of that loop
+ * iteration is in) writes each ready socket's whole list inside one cork.
+ *
+ * Order per socket: a socket's list is FIFO, and before its own conn.send()
+ * goes out, pull() writes the publications still due to it (send() calls
+ * it), so every socket sees messages in the order they were sent or published
+ * on its shard. A publication made while the turn is writing (the close hook
+ * of a socket a write cut off) is appended like any other and goes out after
+ * the ones before it.
+ *
+ * Fairness: a turn writes sockets until SLICE_MS has passed, then lets uWS
+ * read again; a subscriber's own replies never wait for the fan-out to the
+ * others (its send pulls its own list first). Bounded: past MAX_JOBS waiting
+ * publications the shard writes them all before going on.
  */
 import type { Payload } from '../app.js';
 import type { PublishPayload } from '../protocol.js';
 
+/** One publication waiting for some sockets. */
+export interface Job {
+  data: Payload | PublishPayload;
+  binary: boolean;
+  /** Sockets it still waits for. */
+  left: number;
+}
+
 /** What the fan-out needs of a socket (SocketConnection). */
 export interface FanoutTarget {
-  /** Publications waiting here for this socket. */
+  /** Publications waiting for this socket: fanoutJobs[fanoutHead .. fanoutHead + pendingFanout). Kept by the Fanout. */
   pendingFanout: number;
-  /** The jobs they wait in, oldest first from fanoutHead; null until the first (kept by the Fanout). */
+  /** Null until the first publication; slots before fanoutHead are cleared. */
   fanoutJobs: Job[] | null;
   fanoutHead: number;
-  /** seq of the last job whose publication pull() wrote to this socket ahead of its turn. */
-  pulledSeq: number;
-  send(data: Payload | PublishPayload, isBinary: boolean): boolean;
-  /** Writes one waiting publication (pendingFanout is decremented first). */
+  /** Runs `write` with the socket corked (its frames leave in one write(2)), or just runs it when the socket is gone. */
+  corkFanout(write: () => void): void;
+  /** Writes one waiting publication (pendingFanout was decremented first). */
   deliverFanout(data: Payload | PublishPayload, isBinary: boolean): void;
 }
 
-export interface Job {
-  /** Increasing: a target whose pulledSeq is at least this one has had its publication. */
-  seq: number;
-  data: Payload | PublishPayload;
-  binary: boolean;
-  targets: FanoutTarget[];
-  next: number;
-}
-
-interface Later {
-  targets: FanoutTarget[];
-  data: Payload | PublishPayload;
-  binary: boolean;
-}
-
-/** Time one turn may spend writing a fan-out before letting uWS read its sockets. */
+/** Time one turn may spend writing before letting uWS read its sockets (ms). */
 export const SLICE_MS = 1;
-/** Waiting jobs past which the shard stops slicing and catches up. */
+/** Waiting publications past which the shard stops slicing and catches up. */
 export const MAX_JOBS = 4096;
-/** Sends between two looks at the clock. */
-const CHECK_EVERY = 16;
-
-function wait(target: FanoutTarget, job: Job): void {
-  (target.fanoutJobs ??= []).push(job);
-  target.pendingFanout++;
-}
-
-/** The target's oldest waiting job is being served in its turn. */
-function advance(target: FanoutTarget): void {
-  const jobs = target.fanoutJobs as Job[];
-  jobs[target.fanoutHead] = undefined as unknown as Job; // the job may be collected once done
-  if (++target.fanoutHead === jobs.length) {
-    jobs.length = 0;
-    target.fanoutHead = 0;
-  } else if (target.fanoutHead >= 64 && target.fanoutHead * 2 >= jobs.length) {
-    jobs.splice(0, target.fanoutHead);
-    target.fanoutHead = 0;
-  }
-}
+/** Frames written between two looks at the clock. */
+const CHECK_EVERY = 64;
+/** A socket's list longer than this is let go once written, rather than kept for reuse. */
+const KEEP_SLOTS = 256;
 
 export class Fanout {
-  private readonly jobs: Job[] = [];
-  private head = 0;
-  private seq = 0;
+  /** Sockets with publications pending, in the order they got their first; may hold sockets pulled meanwhile (skipped). */
+  private ready: FanoutTarget[] = [];
+  private readyHead = 0;
+  /** Publications not yet written to every socket they wait for. */
+  private jobs = 0;
   private scheduled = false;
-  /** True while publish() writes directly; publications made meanwhile wait in `later`. */
-  private writing = false;
-  private later: Later[] = [];
+  /** The socket whose list writeCurrent() writes (a stack: a write may pull another socket). */
+  private current: FanoutTarget | null = null;
 
   get waiting(): number {
-    return this.jobs.length - this.head;
+    return this.jobs;
   }
 
-  /** Delivers to every target: at once while within SLICE_MS, the rest in later turns. */
+  /** Queues a publication for every target; the turn writes it (pull() earlier for a socket that sends). */
   publish(targets: Iterable<FanoutTarget>, data: Payload | PublishPayload, binary: boolean): void {
-    if (this.writing) {
-      // Published while a publication is being written directly (by the close
-      // hook of a socket that write cut off, say): it goes out after that one.
-      this.later.push({ targets: [...targets], data, binary });
-      return;
-    }
-    if (this.waiting > 0) {
-      const job: Job = { seq: ++this.seq, data, binary, targets: [...targets], next: 0 };
-      for (const t of job.targets) wait(t, job);
-      this.push(job);
-      return;
-    }
-    // Nothing waits, so no target has anything pending: write directly while the slice lasts.
-    const deadline = performance.now() + SLICE_MS;
-    this.writing = true;
-    let rest: Job | null = null;
-    let n = 0;
-    try {
-      for (const t of targets) {
-        if (rest !== null) {
-          rest.targets.push(t);
-          wait(t, rest);
-          continue;
-        }
-        t.send(data, binary);
-        if (++n % CHECK_EVERY === 0 && performance.now() > deadline) rest = { seq: ++this.seq, data, binary, targets: [], next: 0 };
+    const job: Job = { data, binary, left: 0 };
+    const ready = this.ready;
+    for (const t of targets) {
+      let list = t.fanoutJobs;
+      if (list === null) list = t.fanoutJobs = [];
+      if (t.pendingFanout === 0) {
+        ready.push(t);
+        t.fanoutHead = 0;
+        list[0] = job;
+      } else {
+        list[t.fanoutHead + t.pendingFanout] = job;
       }
-    } finally {
-      this.writing = false;
+      t.pendingFanout++;
+      job.left++;
     }
-    if (rest !== null && rest.targets.length > 0) this.push(rest);
-    if (this.later.length > 0) {
-      const later = this.later;
-      this.later = [];
-      for (const p of later) this.publish(p.targets, p.data, p.binary);
-    }
-  }
-
-  /** Writes now, in order, every publication still waiting for this target (its own send goes next). */
-  pull(target: FanoutTarget): void {
-    const jobs = target.fanoutJobs;
-    if (jobs === null || target.fanoutHead === jobs.length) return;
-    const pending = jobs.slice(target.fanoutHead);
-    jobs.length = 0;
-    target.fanoutHead = 0;
-    target.pulledSeq = (pending[pending.length - 1] as Job).seq;
-    for (const job of pending) target.deliverFanout(job.data, job.binary);
-  }
-
-  private push(job: Job): void {
-    this.jobs.push(job);
-    if (this.waiting > MAX_JOBS) {
+    if (job.left === 0) return;
+    if (++this.jobs > MAX_JOBS) {
       this.run(Infinity);
       return;
     }
@@ -149,10 +101,40 @@ export class Fanout {
     }
   }
 
+  /** Writes now, in order, every publication still waiting for this target (its own send goes next). */
+  pull(target: FanoutTarget): void {
+    if (target.pendingFanout > 0) this.write(target);
+  }
+
+  private write(target: FanoutTarget): void {
+    const outer = this.current;
+    this.current = target;
+    try {
+      target.corkFanout(this.writeCurrent);
+    } finally {
+      this.current = outer;
+    }
+  }
+
+  /** Writes the current target's list; publications appended meanwhile (by a close hook) are written too. */
+  private readonly writeCurrent = (): void => {
+    const t = this.current as FanoutTarget;
+    const list = t.fanoutJobs as Job[];
+    while (t.pendingFanout > 0) {
+      const job = list[t.fanoutHead] as Job;
+      list[t.fanoutHead++] = undefined as unknown as Job; // the payload may be collected once written everywhere
+      t.pendingFanout--;
+      if (--job.left === 0) this.jobs--;
+      t.deliverFanout(job.data, job.binary);
+    }
+    t.fanoutHead = 0;
+    if (list.length > KEEP_SLOTS) t.fanoutJobs = null;
+  };
+
   private readonly turn = (): void => {
     this.scheduled = false;
     this.run(SLICE_MS);
-    if (this.waiting > 0 && !this.scheduled) {
+    if (this.readyHead < this.ready.length && !this.scheduled) {
       this.scheduled = true;
       setImmediate(this.turn);
     }
@@ -161,25 +143,25 @@ export class Fanout {
   private run(sliceMs: number): void {
     const deadline = performance.now() + sliceMs;
     let n = 0;
-    while (this.head < this.jobs.length) {
-      const job = this.jobs[this.head] as Job;
-      while (job.next < job.targets.length) {
-        const target = job.targets[job.next++] as FanoutTarget;
-        if (target.pulledSeq < job.seq) {
-          // Jobs run in order, so this is the target's oldest waiting job.
-          advance(target);
-          target.deliverFanout(job.data, job.binary);
-        }
-        if (++n % CHECK_EVERY === 0 && performance.now() > deadline) return;
+    const ready = this.ready;
+    while (this.readyHead < ready.length) {
+      const t = ready[this.readyHead] as FanoutTarget;
+      ready[this.readyHead++] = undefined as unknown as FanoutTarget;
+      const pending = t.pendingFanout;
+      if (pending === 0) continue; // pulled by its own send meanwhile
+      this.write(t);
+      n += pending;
+      if (n >= CHECK_EVERY) {
+        n = 0;
+        if (performance.now() > deadline) break;
       }
-      this.jobs[this.head++] = undefined as unknown as Job;
-      if (this.head === this.jobs.length) {
-        this.jobs.length = 0;
-        this.head = 0;
-      } else if (this.head > 1024 && this.head * 2 > this.jobs.length) {
-        this.jobs.splice(0, this.head);
-        this.head = 0;
-      }
+    }
+    if (this.readyHead === ready.length) {
+      ready.length = 0;
+      this.readyHead = 0;
+    } else if (this.readyHead > 1024 && this.readyHead * 2 > ready.length) {
+      ready.splice(0, this.readyHead);
+      this.readyHead = 0;
     }
   }
 }
