@@ -190,7 +190,7 @@ export async function runCase(spec: CaseSpec): Promise<{ paced: PhaseResult; win
       step(`phase ${mode}`);
       const firstSeq = seq + 1;
       subs.send({ type: 'phase-start', firstSeq });
-      while (subs.watermark() !== firstSeq - 1) await subs.changed(50);
+      await subs.collect('started', 10_000);
       for (const n of spec.system.nodes) await readLoopProbe(n); // start the nodes' loop figures over
       const isRedis = spec.system.nodes.length > 1;
       const cpu0 = spec.system.nodes.map((n) => processCpuMs(n.pid));

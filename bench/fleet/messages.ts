@@ -47,6 +47,8 @@ export type FromSubscribers =
   | { type: 'connected'; failed: number }
   /** Every subscriber has received at least one warm-up publication. */
   | { type: 'warm' }
+  /** The thread counts from `firstSeq` now. */
+  | { type: 'started' }
   | { type: 'progress'; watermark: number }
   | { type: 'phase-report'; report: PhaseReport }
   | { type: 'closed' }

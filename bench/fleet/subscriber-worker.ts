@@ -137,10 +137,16 @@ port.on('message', (msg: ToSubscribers) => {
       elu = performance.eventLoopUtilization();
       cpu0 = threadCpuMs();
       t0 = performance.now();
-      post({ type: 'progress', watermark: next - 1 }); // the coordinator waits for this before it publishes
+      post({ type: 'progress', watermark: next - 1 });
+      post({ type: 'started' }); // the coordinator waits for this before it publishes
       return;
     case 'phase-end': {
       counting = false;
+      if (process.env.FLEET_VERBOSE === '1') {
+        const lasts = new Map<number, number>();
+        for (const sub of subs) lasts.set(sub.last, (lasts.get(sub.last) ?? 0) + 1);
+        process.stderr.write(`  subscriber thread: watermark ${next - 1}, last seq per subscriber ${JSON.stringify([...lasts])}\n`);
+      }
       const report = {
         received, closedEarly, outOfOrder, histogram: hdr.encodeIntoCompressedBase64(histogram), loopUtilization: performance.eventLoopUtilization(elu).utilization,
         cpuShare: (threadCpuMs() - cpu0) / (performance.now() - t0),
