@@ -49,11 +49,17 @@ const options = {
   threads: Number(values.threads ?? '2'),
   /** Length of each phase (ms). */
   phaseMs: quick ? 2_000 : 5_000,
-  /** Offered load of the paced phase, in deliveries/s (the same for every system and fan-out). */
-  pacedDeliveriesPerSec: 2_000,
+  /**
+   * Offered load of the paced phase, in deliveries/s, the same for every system: light, so that
+   * on a busy shared machine no system is saturated and the latencies compare the paths, not
+   * the queues. At least 2 publications/s (1:1,000 is then 2,000 deliveries/s).
+   */
+  pacedDeliveriesPerSec: 300,
+  pacedMinPublicationsPerSec: 2,
   /** Window phase: about this many deliveries outstanding (publications = this / fan-out, 2..256). */
   windowDeliveries: 4_000,
 };
+const pacedRate = (fanout: number): number => Math.max(options.pacedMinPublicationsPerSec, options.pacedDeliveriesPerSec / fanout);
 const windowFor = (fanout: number): number => Math.max(2, Math.min(256, Math.ceil(options.windowDeliveries / fanout)));
 
 async function main(): Promise<void> {
@@ -107,7 +113,7 @@ async function main(): Promise<void> {
     cpu: `${cpus()[0]?.model ?? '?'} x ${cpus().length}`,
     loadAverage: loadavg(),
     shardline: values.shardline ?? SHARDLINE_MAIN,
-    options: { ...options, windows: Object.fromEntries(fanouts.map((f) => [f, windowFor(f)])), quick },
+    options: { ...options, pacedPublicationsPerSec: Object.fromEntries(fanouts.map((f) => [f, pacedRate(f)])), windows: Object.fromEntries(fanouts.map((f) => [f, windowFor(f)])), quick },
     unavailable,
     // Each shardline node's `stopped` line: its broker counters (publishes failed, deliveries dropped) explain a loss.
     stopped: started.flatMap((s) => s.nodes.filter((n) => n.name.startsWith('shardline')).map((n) => ({ system: s.name, node: n.name, line: n.logs.find((l) => l.msg === 'stopped') ?? null }))),
@@ -121,7 +127,7 @@ async function main(): Promise<void> {
 }
 
 function caseOf(system: System, redis: Proc, fanout: number, topic: string, phaseMs: number): Promise<{ paced: PhaseResult; window: PhaseResult }> {
-  return runCase({ system, redis, fanout, topic, threads: options.threads, pacedDeliveriesPerSec: options.pacedDeliveriesPerSec, window: windowFor(fanout), phaseMs });
+  return runCase({ system, redis, fanout, topic, threads: options.threads, pacedPublicationsPerSec: pacedRate(fanout), window: windowFor(fanout), phaseMs });
 }
 
 await main();

@@ -31,8 +31,8 @@ export interface CaseSpec {
   fanout: number;
   topic: string;
   threads: number;
-  /** Paced phase: offered deliveries per second (publications/s = this / fanout). */
-  pacedDeliveriesPerSec: number;
+  /** Paced phase: offered publications per second. */
+  pacedPublicationsPerSec: number;
   /** Window phase: publications not yet received everywhere, at most. */
   window: number;
   phaseMs: number;
@@ -200,7 +200,7 @@ export async function runCase(spec: CaseSpec): Promise<{ paced: PhaseResult; win
       const elu0 = performance.eventLoopUtilization();
       const thread0 = threadCpuMs();
       const t0 = epochNow();
-      const ratePerMs = spec.pacedDeliveriesPerSec / spec.fanout / 1000;
+      const ratePerMs = spec.pacedPublicationsPerSec / 1000;
       while (epochNow() - t0 < spec.phaseMs) {
         if (mode === 'paced') {
           const due = Math.floor((epochNow() - t0) * ratePerMs) + 1;
