@@ -1,8 +1,8 @@
 /** Medians, ratios, the markdown tables and the charts of a matrix run. */
-import type { DrainResult } from '../src/bench/drain.js';
-import type { HttpDrainResult } from '../src/bench/http-drain.js';
-import type { LoadResult } from '../src/bench/load.js';
-import { mergeCounts } from '../src/bench/protocol.js';
+import type { DrainResult } from '../src/loadgen/drain.js';
+import type { HttpDrainResult } from '../src/loadgen/http-drain.js';
+import type { LoadResult } from '../src/loadgen/load.js';
+import { mergeCounts } from '../src/loadgen/protocol.js';
 import { chart } from './chart.js';
 import { fmt, fmtRatio, median, ratio } from './stats.js';
 import { SERVERS, THREADS, type ServerName } from './servers.js';

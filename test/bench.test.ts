@@ -5,8 +5,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { expect, onTestFinished, test } from 'vitest';
-import type { DrainResult } from '../src/bench/drain.js';
-import type { LoadResult } from '../src/bench/load.js';
+import type { DrainResult } from '../src/loadgen/drain.js';
+import type { LoadResult } from '../src/loadgen/load.js';
 import { CLI, ROOT, startServer } from './helpers/server.js';
 
 /** Runs `shardline bench <args> --json`; resolves with the exit code and the parsed report. */

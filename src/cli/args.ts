@@ -19,7 +19,7 @@ export interface Command {
   name: 'start' | 'check' | 'help' | 'version' | 'bench';
   configFile?: string | undefined;
   overrides: ConfigOverrides;
-  /** `bench` only: the arguments after `bench`, untouched (src/bench/cli.ts parses them). */
+  /** `bench` only: the arguments after `bench`, untouched (src/loadgen/cli.ts parses them). */
   argv?: string[];
 }
 

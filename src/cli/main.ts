@@ -84,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
     case 'start':
       return start(cmd);
     case 'bench':
-      return (await import('../bench/cli.js')).runBench(cmd.argv ?? []);
+      return (await import('../loadgen/cli.js')).runBench(cmd.argv ?? []);
   }
 }
 
