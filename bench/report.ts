@@ -103,6 +103,8 @@ export function summarize(drains: DrainRun[], loads: LoadRun[]): Matrix['summary
       clientLoopUtilization: median(ok.map((r) => r.clientLoopUtilizationMax)),
     };
   });
+  // Results written before the second generation of `shardline bench` kept them in `latencyMs`.
+  const p = (r: LoadResult, k: 'p50' | 'p99'): number => (r.latency as LoadResult['latency'] | undefined)?.[k] ?? (r as unknown as { latencyMs: Record<string, number> }).latencyMs[k] ?? NaN;
   const lKeys = [...new Set(loads.map((l) => `${l.size}|${l.server}`))];
   const lSum = lKeys.map((key): LoadSummary => {
     const runs = loads.filter((l) => `${l.size}|${l.server}` === key);
@@ -114,8 +116,8 @@ export function summarize(drains: DrainRun[], loads: LoadRun[]): Matrix['summary
       runs: runs.length,
       failedRuns: runs.length - ok.length,
       msgsPerSec: median(ok.map((r) => r.result.messages.perSec)),
-      p50Ms: median(ok.map((r) => r.result.latencyMs.p50)),
-      p99Ms: median(ok.map((r) => r.result.latencyMs.p99)),
+      p50Ms: median(ok.map((r) => p(r.result, 'p50'))),
+      p99Ms: median(ok.map((r) => p(r.result, 'p99'))),
       cpuUsPerMessage: median(ok.map((r) => r.cpuUsPerMessage)),
     };
   });

@@ -73,12 +73,12 @@ async function loadRun(server: ServerName, size: number, rep: number): Promise<L
     let cpu1 = NaN;
     const t = options.throughput;
     const result: LoadResult = await runLoad(
-      { url: `ws://127.0.0.1:${srv.port}/`, connections: t.connections, rate: options.connectRate, durationMs: t.durationMs, messages: 0, size, inflight: t.inflight, threads: options.clientThreads },
+      { url: `ws://127.0.0.1:${srv.port}/`, connections: t.connections, connectRate: options.connectRate, rate: 0, durationMs: t.durationMs, warmupMs: 0, messages: 0, size, inflight: t.inflight, threads: options.clientThreads, processes: 0, localAddresses: [] },
       { onLoadStart: () => (cpu0 = cpuMs(srv.pid)), onLoadEnd: () => (cpu1 = cpuMs(srv.pid)) },
     );
     const serverCpuMs = cpu1 - cpu0;
     const cpuUsPerMessage = result.messages.received > 0 ? (serverCpuMs * 1000) / result.messages.received : NaN;
-    log(`echo ${size} B ${server}: ${result.messages.perSec} msg/s, p99 ${result.latencyMs.p99} ms, ${cpuUsPerMessage.toFixed(2)} µs CPU/msg`);
+    log(`echo ${size} B ${server}: ${result.messages.perSec} msg/s, p99 ${result.latency.p99} ms, ${cpuUsPerMessage.toFixed(2)} µs CPU/msg`);
     return { server, size, rep, result, serverCpuMs, cpuUsPerMessage };
   } catch (err) {
     log(`echo ${size} B ${server}: FAILED ${(err as Error).message}`);

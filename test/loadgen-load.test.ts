@@ -1,0 +1,97 @@
+/**
+ * `shardline bench load` against small `ws` servers of the test's own
+ * (test/fixtures/ws-echo-server.mjs): the open model against a server that
+ * stalls, reply matching with server pushes, thresholds, the per-second
+ * output, and the source-address plan.
+ */
+import { expect, test } from 'vitest';
+import type { LoadResult, ProgressLine } from '../src/loadgen/load.js';
+import { makePlan, PlanError } from '../src/loadgen/plan.js';
+import { benchJson } from './helpers/bench.js';
+import { FIXTURES, runNode } from './helpers/server.js';
+
+const ECHO = `${FIXTURES}ws-echo-server.mjs`;
+
+test('a server stalling 200 ms once a second: the open model reports p99 >= 150 ms, the closed model far less', async () => {
+  const srv = await runNode([ECHO], { env: { STALL_MS: '200', STALL_EVERY_MS: '1000' } });
+  const url = `ws://127.0.0.1:${srv.port}/`;
+  const open = await benchJson<LoadResult>(['load', '--url', url, '-c', '10', '--rate', '500', '--duration', '4', '--warmup', '0.5']);
+  expect(open.code).toBe(0);
+  expect(open.report.mode).toBe('open');
+  expect(open.report.messages.sent).toBeGreaterThan(1500);
+  expect(open.report.messages.received).toBe(open.report.messages.sent);
+  expect(open.report.latency.p99).toBeGreaterThanOrEqual(150);
+
+  const closed = await benchJson<LoadResult>(['load', '--url', url, '-c', '4', '--inflight', '1', '--duration', '4', '--warmup', '0.5']);
+  expect(closed.code).toBe(0);
+  expect(closed.report.mode).toBe('closed');
+  // The same stalls, seen by at most 4 messages each: hidden below p99.
+  expect(closed.report.latency.maxMs).toBeGreaterThanOrEqual(150);
+  expect(closed.report.latency.p99).toBeLessThan(open.report.latency.p99 / 3);
+});
+
+test('replies are matched by sequence number: server pushes are counted and ignored, not taken for replies', async () => {
+  const srv = await runNode([ECHO], { env: { PUSH_MS: '2' } });
+  const { code, report, stdout } = await benchJson<LoadResult>([
+    'load', '--url', `ws://127.0.0.1:${srv.port}/`, '-c', '5', '--rate', '400', '--duration', '2.2', '--progress-json',
+    '--threshold', 'lost==0', '--threshold', 'p50<=10s',
+  ]);
+  expect(code).toBe(0);
+  expect(report.messages.otherFrames).toBeGreaterThan(500);
+  expect(report.messages.received).toBe(report.messages.sent);
+  expect(report.latency.count).toBe(report.messages.received);
+  expect(report.messages.unanswered).toBe(0);
+  // One NDJSON line per measured second before the final object, no table anywhere.
+  const lines = stdout.trim().split('\n');
+  const progress = lines.slice(0, -1).map((l) => JSON.parse(l) as ProgressLine);
+  expect(progress.length).toBeGreaterThanOrEqual(2);
+  expect(progress.map((p) => p.second).slice(0, 2)).toEqual([1, 2]);
+  expect(progress[0]?.sent).toBeGreaterThan(300);
+  expect(stdout).not.toContain('│');
+  const withResult = report as LoadResult & { thresholds: { ok: boolean }[]; environment: { node: string; ephemeralPorts: number[] } };
+  expect(withResult.thresholds.map((t) => t.ok)).toEqual([true, true]);
+  expect(withResult.environment.node).toBe(process.version);
+  expect(withResult.environment.ephemeralPorts).toHaveLength(2);
+});
+
+test('a failed threshold exits 99 after printing the result; a threshold on an unknown metric exits 2', async () => {
+  const srv = await runNode([ECHO]);
+  const url = `ws://127.0.0.1:${srv.port}/`;
+  const failed = await benchJson<LoadResult & { thresholds: { expr: string; ok: boolean; actual: number }[] }>(['load', '--url', url, '-c', '2', '--rate', '100', '--duration', '1', '--threshold', 'p99<1us', '--threshold', 'sent>0']);
+  expect(failed.code).toBe(99);
+  expect(failed.report.thresholds).toMatchObject([
+    { expr: 'p99<1us', ok: false },
+    { expr: 'sent>0', ok: true },
+  ]);
+  const bad = await benchJson<unknown>(['load', '--url', url, '-c', '2', '--rate', '100', '--threshold', 'p98<=5ms']).catch((e: Error) => e);
+  expect(bad).toBeInstanceOf(Error);
+  expect(String(bad)).toContain('exit 2');
+  expect(String(bad)).toContain("no metric 'p98'");
+});
+
+test('--local-address spreads the connections over the given source addresses; the plan is printed first', async () => {
+  const srv = await runNode([ECHO]);
+  const { code, report, stderr } = await benchJson<LoadResult>(['load', '--url', `ws://127.0.0.1:${srv.port}/`, '-c', '6', '--rate', '60', '--duration', '0.5', '--local-address', '127.0.0.7,127.0.0.8']);
+  expect(code).toBe(0);
+  expect(stderr).toMatch(/^plan: 6 connections = 2 threads x 2 source address\(es\) \[user: 127\.0\.0\.7 3, 127\.0\.0\.8 3\]/);
+  expect(report.plan.addressSource).toBe('user');
+  const remotes = srv.logs.filter((l) => l.msg === 'open').map((l) => l.remote);
+  expect(remotes.sort()).toEqual(['127.0.0.7', '127.0.0.7', '127.0.0.7', '127.0.0.8', '127.0.0.8', '127.0.0.8']);
+});
+
+test('the plan: loopback aliases only for a loopback target, and a plan the port range cannot hold is refused', async () => {
+  const remote = makePlan({ url: 'ws://10.20.30.40:8080/', connections: 20_000, threads: 2, processes: 0, localAddresses: [] });
+  expect(remote.kind).toBe('processes');
+  expect(remote.addressSource).toBe('kernel');
+  expect(remote.groups.every((g) => g.localAddresses.length === 0)).toBe(true);
+  const local = makePlan({ url: 'ws://127.0.0.1:8080/', connections: 20_000, threads: 2, processes: 0, localAddresses: [] });
+  expect(local.addressSource).toBe('loopback-aliases');
+  expect(local.groups.map((g) => g.localAddresses[0])).toEqual([expect.stringMatching(/^127\.0\.0\.\d+$/), expect.stringMatching(/^127\.0\.0\.\d+$/)]);
+  expect(() => makePlan({ url: 'ws://10.20.30.40:8080/', connections: local.portsPerAddress + 1, threads: 2, processes: 4, localAddresses: [] })).toThrow(PlanError);
+  expect(() => makePlan({ url: 'ws://10.20.30.40:8080/', connections: local.portsPerAddress + 1, threads: 2, processes: 4, localAddresses: ['10.0.0.1', '10.0.0.2'] })).not.toThrow();
+  // From the command line: refused before any connection, exit 2, naming the port range.
+  const { spawnBench } = await import('./helpers/bench.js');
+  const run = spawnBench(['load', '--url', 'ws://10.20.30.40:8080/', '-c', String(local.portsPerAddress + 1), '--processes', '3', '--rate', '10']);
+  expect(await run.exited).toBe(2);
+  expect(run.stderr()).toContain('ip_local_port_range');
+});
