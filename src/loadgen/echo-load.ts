@@ -20,6 +20,8 @@ import { SelfMeter } from './self-meter.js';
 
 /** A send this late behind its schedule is counted as late (ms). */
 export const LATE_MS = 10;
+/** Sends in one go before the pump yields to the event loop. */
+const MAX_BATCH = 200;
 /** After sending stops, how long outstanding replies are awaited (ms). */
 const TAIL_MS = 2_000;
 /** Latency above this (µs) is clamped: 60 s. */
@@ -60,6 +62,7 @@ export class EchoLoad {
   private tick = { sent: 0, received: 0, late: 0, second: 0 };
   private readonly timers: NodeJS.Timeout[] = [];
   private pumpTimer: NodeJS.Timeout | undefined;
+  private pumpImmediate: NodeJS.Immediate | undefined;
   private finished: ((r: LoadReport) => void) | null = null;
   private tailDone: (() => void) | null = null;
 
@@ -94,9 +97,15 @@ export class EchoLoad {
   private pump(): void {
     const interval = 1000 / this.spec.ratePerSec;
     const now = epochNow();
-    while (this.sending) {
+    for (let batch = 0; this.sending; batch++) {
       const at = this.start + this.next * interval;
       if (at > now) break;
+      // Behind schedule: yield between batches so that replies are still read
+      // (one long burst would delay them, and every latency with them).
+      if (batch === MAX_BATCH) {
+        this.pumpImmediate = setImmediate(() => this.pump());
+        return;
+      }
       if (at >= this.stopAt || this.sent >= this.budget) return this.stopSending();
       const conn = this.nextOpen();
       if (conn === null) return this.stopSending();
@@ -200,6 +209,7 @@ export class EchoLoad {
     }
     for (const t of this.timers) clearTimeout(t);
     clearTimeout(this.pumpTimer);
+    clearImmediate(this.pumpImmediate);
     const client = (this.meter ?? new SelfMeter()).stop();
     let unanswered = 0;
     for (const c of this.host.conns) for (const at of c.pending.values()) if (this.measured(at)) unanswered++;

@@ -10,7 +10,7 @@
  */
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { closeAll, Connector, errorKey } from './connector.js';
+import { closeAll, Connector } from './connector.js';
 import { EchoLoad } from './echo-load.js';
 import { decodeEchoSeq, encodeEcho } from './payload.js';
 import { bump, epochNow, type DrainGroupReport, type FromGroup, type GroupSpec, type LoadReport, type LoadSpec, type OpenReport } from './protocol.js';
@@ -97,9 +97,8 @@ export class ClientGroup {
     const seq = conn.nextSeq++;
     conn.pending.set(seq, at);
     this.sent++;
-    conn.ws.send(encodeEcho(this.spec.size, seq, at), { binary: true }, (err) => {
-      if (err) bump(this.errors, errorKey(err));
-    });
+    // No per-message callback (a closure per send): write errors surface as the socket's 'error' and close.
+    conn.ws.send(encodeEcho(this.spec.size, seq, at), { binary: true });
     return true;
   }
 
