@@ -23,6 +23,7 @@ const SUBSCRIBE_ACK_MS = 5_000;
 /** Missing sequence numbers remembered per stream, at most (beyond: counted as lost only). */
 const MAX_MISSING = 10_000;
 const LGP = Buffer.from('"lgp":');
+const HELLO = Buffer.from('{"hello"');
 
 interface Stream {
   next: number;
@@ -87,7 +88,14 @@ export class PubsubGroup {
       acks.push(
         new Promise<void>((resolve) => {
           const timer = setTimeout(() => (this.unacknowledged++, resolve()), SUBSCRIBE_ACK_MS);
-          ws.once('message', () => (clearTimeout(timer), resolve()));
+          // The first frame after the command acknowledges it, except a protocol v1 greeting.
+          const onAck = (data: Buffer): void => {
+            if (data.subarray(0, HELLO.length).equals(HELLO)) return;
+            ws.off('message', onAck);
+            clearTimeout(timer);
+            resolve();
+          };
+          ws.on('message', onAck);
         }),
       );
       ws.on('message', (data: Buffer) => this.onFrame(sub, data));
