@@ -2,6 +2,9 @@
  * `bench drain` for any server (a `ws` server that prints no shardline ready
  * line), with the signal of the user's choice and thresholds as a release
  * gate; `bench capacity` stepping connections up.
+ *
+ * Each test may take 120 s: it starts several processes (server, bench,
+ * client threads) on a 2-core machine shared with other work.
  */
 import { once } from 'node:events';
 import net from 'node:net';
@@ -30,7 +33,7 @@ test('bench drain --ready-regex --signal SIGINT: a plain ws server drained by SI
     ['exit-code==0', true],
     ['drain<=1us', false],
   ]);
-});
+}, 120_000);
 
 test('bench drain --port: a server known only by its port; a server that exits before it is ready is an error (exit 1)', async () => {
   const probe = net.createServer().listen(0, '127.0.0.1');
@@ -44,7 +47,7 @@ test('bench drain --port: a server known only by its port; a server that exits b
   const failed = await benchJson<unknown>(['drain', '--server', 'false', '--connections', '2']).catch((e: Error) => e);
   expect(String(failed)).toContain('exit 1');
   expect(String(failed)).toContain('exited with code 1 before it was ready');
-});
+}, 120_000);
 
 test('bench capacity steps connections up and reports the largest step under the p99 limit', async () => {
   const srv = await runNode([ECHO]);
@@ -63,4 +66,4 @@ test('bench capacity steps connections up and reports the largest step under the
   expect(none.report.steps).toHaveLength(1);
   expect(none.report.largestHeld).toBeNull();
   expect(none.report.stoppedBecause).toMatch(/^p99 .* > 0.001 ms at 2$/);
-});
+}, 120_000);

@@ -3,6 +3,9 @@
  * the first SIGINT/SIGTERM stops sending, closes every connection with 1000
  * and prints the results so far marked partial (exit 128 + signal); a second
  * one exits at once.
+ *
+ * Each test may take 120 s: it starts several processes (server, bench,
+ * client threads) on a 2-core machine shared with other work.
  */
 import { expect, test } from 'vitest';
 import type { LoadResult } from '../src/loadgen/load.js';
@@ -35,7 +38,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     expect(report.closeCodes).toEqual({ 1000: 8 });
     await until(() => srv.logs.filter((l) => l.msg === 'closed').length === 8, 5_000, 'the server to see 8 closes');
     expect(srv.logs.filter((l) => l.msg === 'closed').map((l) => l.code)).toEqual(Array(8).fill(1000));
-  });
+  }, 120_000);
 }
 
 test('a second signal exits at once, without waiting for the closes', async () => {
@@ -57,4 +60,4 @@ test('a second signal exits at once, without waiting for the closes', async () =
   expect(performance.now() - t).toBeLessThan(1_500);
   expect(run.stdout()).toBe(''); // no result: it exited at once
   expect(run.stderr()).toContain('second SIGINT');
-});
+}, 120_000);

@@ -3,6 +3,9 @@
  * (test/fixtures/ws-echo-server.mjs): the open model against a server that
  * stalls, reply matching with server pushes, thresholds, the per-second
  * output, and the source-address plan.
+ *
+ * Each test may take 120 s: it starts several processes (server, bench,
+ * client threads) on a 2-core machine shared with other work.
  */
 import { expect, test } from 'vitest';
 import type { LoadResult, ProgressLine } from '../src/loadgen/load.js';
@@ -28,7 +31,7 @@ test('a server stalling 200 ms once a second: the open model reports p99 >= 150 
   // The same stalls, seen by at most 4 messages each: hidden below p99.
   expect(closed.report.latency.maxMs).toBeGreaterThanOrEqual(150);
   expect(closed.report.latency.p99).toBeLessThan(open.report.latency.p99 / 3);
-});
+}, 120_000);
 
 test('replies are matched by sequence number: server pushes are counted and ignored, not taken for replies', async () => {
   const srv = await runNode([ECHO], { env: { PUSH_MS: '2' } });
@@ -52,7 +55,7 @@ test('replies are matched by sequence number: server pushes are counted and igno
   expect(withResult.thresholds.map((t) => t.ok)).toEqual([true, true]);
   expect(withResult.environment.node).toBe(process.version);
   expect(withResult.environment.ephemeralPorts).toHaveLength(2);
-});
+}, 120_000);
 
 test('a failed threshold exits 99 after printing the result; a threshold on an unknown metric exits 2', async () => {
   const srv = await runNode([ECHO]);
@@ -67,7 +70,7 @@ test('a failed threshold exits 99 after printing the result; a threshold on an u
   expect(bad).toBeInstanceOf(Error);
   expect(String(bad)).toContain('exit 2');
   expect(String(bad)).toContain("no metric 'p98'");
-});
+}, 120_000);
 
 test('--local-address spreads the connections over the given source addresses; the plan is printed first', async () => {
   const srv = await runNode([ECHO]);
@@ -77,7 +80,7 @@ test('--local-address spreads the connections over the given source addresses; t
   expect(report.plan.addressSource).toBe('user');
   const remotes = srv.logs.filter((l) => l.msg === 'open').map((l) => l.remote);
   expect(remotes.sort()).toEqual(['127.0.0.7', '127.0.0.7', '127.0.0.7', '127.0.0.8', '127.0.0.8', '127.0.0.8']);
-});
+}, 120_000);
 
 test('the plan: loopback aliases only for a loopback target, and a plan the port range cannot hold is refused', async () => {
   const remote = makePlan({ url: 'ws://10.20.30.40:8080/', connections: 20_000, threads: 2, processes: 0, localAddresses: [] });
@@ -94,4 +97,4 @@ test('the plan: loopback aliases only for a loopback target, and a plan the port
   const run = spawnBench(['load', '--url', 'ws://10.20.30.40:8080/', '-c', String(local.portsPerAddress + 1), '--processes', '3', '--rate', '10']);
   expect(await run.exited).toBe(2);
   expect(run.stderr()).toContain('ip_local_port_range');
-});
+}, 120_000);

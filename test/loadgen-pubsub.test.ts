@@ -2,6 +2,9 @@
  * `shardline bench pubsub`: against a real shardline server (its built-in
  * pub/sub), and against a server that drops and duplicates on purpose, so the
  * counts are shown to be exact.
+ *
+ * Each test may take 120 s: it starts several processes (server, bench,
+ * client threads) on a 2-core machine shared with other work.
  */
 import { expect, test } from 'vitest';
 import type { PubsubResult } from '../src/loadgen/pubsub.js';
@@ -28,7 +31,7 @@ test('bench pubsub against shardline: every publication delivered once to every 
   expect(report.latency.p50).toBeGreaterThan(0);
   expect(report.perSubscriber).toHaveLength(40);
   expect(report.closeCodes).toEqual({ 1000: 44 });
-});
+}, 120_000);
 
 test('bench pubsub counts lost and duplicated deliveries exactly, per subscriber', async () => {
   const srv = await runNode([`${FIXTURES}ws-pubsub-faulty.mjs`], { env: { DROP_EVERY: '7', DUP_EVERY: '5' } });
@@ -49,4 +52,4 @@ test('bench pubsub counts lost and duplicated deliveries exactly, per subscriber
     // A drop is a gap unless it is the last publication (nothing came after it to reveal it).
     expect(s.gaps).toBe(n % 7 === 0 ? dropped - 1 : dropped);
   }
-});
+}, 120_000);

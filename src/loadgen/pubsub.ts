@@ -4,12 +4,15 @@
  * Reports publish→receive latency over every delivery, and what was lost or
  * duplicated, per subscriber.
  *
- * Speaks shardline's protocol by default: `{"subscribe":"t"}` (acted on, then
- * echoed: the echo is the acknowledgement; protocol v1 behaves the same for a
- * command without an id) and `{"publish":"t","data":MARKER}`, delivered as
+ * Speaks shardline's protocol v1 by default: `{"id":1,"subscribe":"t"}`,
+ * acknowledged by `{"id":1,"ok":true}` once the subscription is in place (a
+ * command without an id is acted on and echoed at once, before the broker has
+ * it), and `{"publish":"t","data":MARKER}`, delivered as
  * `{"topic":"t","data":MARKER}`. Other servers: `--subscribe-template` and
- * `--publish-template` (`{topic}`, `{data}`); deliveries are recognised by the
- * marker anywhere in a frame, whatever the envelope.
+ * `--publish-template` (`{topic}`, `{data}`); the first frame after the
+ * subscribe command (a v1 greeting aside) is taken as its acknowledgement, and
+ * deliveries are recognised by the marker anywhere in a frame, whatever the
+ * envelope.
  *
  * Subscriber i listens to topic i mod T; publishers cycle through the topics,
  * so every subscriber expects every publication of its topic.
@@ -21,7 +24,7 @@ import { makePlan, type Plan } from './plan.js';
 import { mergeCounts, type PubsubSpec } from './protocol.js';
 import { saturationWarning, summarizeClient, type ClientSummary } from './self-meter.js';
 
-export const DEFAULT_SUBSCRIBE_TEMPLATE = '{"subscribe":"{topic}"}';
+export const DEFAULT_SUBSCRIBE_TEMPLATE = '{"id":1,"subscribe":"{topic}"}';
 export const DEFAULT_PUBLISH_TEMPLATE = '{"publish":"{topic}","data":{data}}';
 
 export interface PubsubOptions {

@@ -29,9 +29,10 @@ load      N echo connections (opened at C per second, default 5000), then for S 
 pubsub    S subscribers and P publishers on T topics (default 1), R publications per second in all for
           S seconds (default 10), deliveries awaited --tail seconds more (default 2). Reports
           publish->receive latency over every delivery, deliveries lost and duplicated, per-subscriber
-          gaps. Speaks shardline's protocol: {"subscribe":"{topic}"} and
-          {"publish":"{topic}","data":{data}}; other servers: give the templates ({data} is the JSON
-          marker the subscribers look for anywhere in the frames they receive).
+          gaps. Speaks shardline's protocol v1: {"id":1,"subscribe":"{topic}"} (the reply is awaited
+          before publishing) and {"publish":"{topic}","data":{data}}; other servers: give the
+          templates ({data} is the JSON marker the subscribers look for anywhere in the frames they
+          receive; the first frame after the subscribe command is taken as its acknowledgement).
 drain     starts CMD with 'sh -c "exec CMD"' and waits until it is ready: a JSON line
           {"msg":"ready","port":N} on its stdout (the default; shardline prints it), a stdout or stderr
           line matching --ready-regex (its first group, if any, is the port), or --port N accepting
