@@ -91,7 +91,7 @@ export async function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): Promise
   hooks.signal?.addEventListener('abort', onAbort, { once: true });
   const offTicks = groups.on(tickMerger(groups.handles.length, hooks.onTick));
   try {
-    const { errors, ...connections } = await groups.opened();
+    const { errors: openErrors, ...connections } = await groups.opened();
     hooks.onLoadStart?.();
     hooks.progress?.phase(`load on ${connections.opened}`, opts.messages > 0 ? 0 : opts.warmupMs + opts.durationMs);
     const count = groups.handles.length;
@@ -110,6 +110,8 @@ export async function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): Promise
     const cpu = process.cpuUsage(cpu0);
     const wallMs = performance.now() - wall0 - opts.warmupMs;
 
+    // A group's final report counts its errors from the start, the open phase's included.
+    const errors: Record<string, number> = reports.length > 0 ? {} : openErrors;
     const closeCodes: Record<string, number> = {};
     const m = { sent: 0, received: 0, late: 0, maxLagMs: 0, unanswered: 0, otherFrames: 0 };
     let t0 = Infinity;

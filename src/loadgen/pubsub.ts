@@ -84,7 +84,7 @@ export async function runPubsub(opts: PubsubOptions, hooks: { signal?: AbortSign
   const onAbort = (): void => groups.broadcast({ type: 'stop' });
   hooks.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const { errors, ...connections } = await groups.opened();
+    const { errors: openErrors, ...connections } = await groups.opened();
     const k = plan.groups.length;
     let firstSubscriber = 0;
     let firstPublisher = 0;
@@ -114,6 +114,8 @@ export async function runPubsub(opts: PubsubOptions, hooks: { signal?: AbortSign
     const cpu = process.cpuUsage(cpu0);
     const wallMs = performance.now() - wall0;
 
+    // A group's final report counts its errors from the start, the open phase's included.
+    const errors: Record<string, number> = reports.length > 0 ? {} : openErrors;
     const published: Record<string, number> = {};
     const closeCodes: Record<string, number> = {};
     let publishFailed = 0;
@@ -144,6 +146,10 @@ export async function runPubsub(opts: PubsubOptions, hooks: { signal?: AbortSign
     const sat = saturationWarning(client);
     if (sat !== null) warnings.push(sat);
     if (unacknowledged > 0) warnings.push(`${unacknowledged} subscriptions got no frame back within 5 s (the server does not acknowledge them, or they failed)`);
+    const latency = summarize(merge(reports.map((r) => r.histogram)));
+    if (sum((s) => s.lost) > 0 && latency.maxMs > opts.tailMs) {
+      warnings.push(`deliveries took up to ${latency.maxMs} ms, longer than the ${opts.tailMs} ms tail: 'lost' includes deliveries still in flight at the end (raise --tail, or lower --rate)`);
+    }
     if (connections.failed > 0) warnings.push(`${connections.failed} of ${connections.requested} connections failed to open`);
     return {
       url: opts.url,
@@ -167,7 +173,7 @@ export async function runPubsub(opts: PubsubOptions, hooks: { signal?: AbortSign
       subscribersWithLoss: perSubscriber.filter((s) => s.lost > 0).length,
       worstSubscriberLost: Math.max(0, ...perSubscriber.map((s) => s.lost)),
       otherFrames,
-      latency: summarize(merge(reports.map((r) => r.histogram))),
+      latency,
       perSubscriber,
       client,
       warnings,
