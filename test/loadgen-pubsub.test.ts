@@ -53,3 +53,12 @@ test('bench pubsub counts lost and duplicated deliveries exactly, per subscriber
     expect(s.gaps).toBe(n % 7 === 0 ? dropped - 1 : dropped);
   }
 }, 120_000);
+
+test('regression: a --json result larger than a pipe buffer (64 KiB) arrives whole before the exit', async () => {
+  const srv = await runNode([`${FIXTURES}ws-pubsub-faulty.mjs`]);
+  const { code, report, stdout } = await benchJson<PubsubResult>(['pubsub', '--url', `ws://127.0.0.1:${srv.port}/`, '--subscribers', '800', '--publishers', '1', '--rate', '4', '--duration', '1', '--tail', '1']);
+  expect(code).toBe(0);
+  expect(stdout.length).toBeGreaterThan(65_536);
+  expect(report.perSubscriber).toHaveLength(800);
+  expect(report.lost).toBe(0);
+}, 120_000);

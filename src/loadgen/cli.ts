@@ -24,6 +24,8 @@ import { BENCH_USAGE } from './usage.js';
 export { BENCH_USAGE };
 
 const out = (s: string): boolean => process.stdout.write(s);
+/** Resolves once `s` is handed to the OS: main.ts exits right after, and a pipe takes only 64 KiB at once. */
+const outFlushed = (s: string): Promise<void> => new Promise((resolve) => process.stdout.write(s, () => resolve()));
 const planLine = (p: Plan): boolean => process.stderr.write(`${formatPlan(p)}\n`);
 
 function thresholds(v: f.Flags, mode: keyof typeof METRICS): Threshold[] {
@@ -35,9 +37,8 @@ function thresholds(v: f.Flags, mode: keyof typeof METRICS): Threshold[] {
 }
 
 /** Prints the result (JSON or tables) and returns the exit status. */
-function finish<R extends object>(v: f.Flags, result: R, checks: ThresholdResult[], text: () => string, interrupt: Interrupt | null, ok: boolean): number {
-  if (v.json === true) out(`${JSON.stringify({ ...result, thresholds: checks, environment: environment() })}\n`);
-  else out(text());
+async function finish<R extends object>(v: f.Flags, result: R, checks: ThresholdResult[], text: () => string, interrupt: Interrupt | null, ok: boolean): Promise<number> {
+  await outFlushed(v.json === true ? `${JSON.stringify({ ...result, thresholds: checks, environment: environment() })}\n` : text());
   if (interrupt?.received != null) return interrupt.exitCode();
   if (!ok) return 1;
   return checks.every((c) => c.ok) ? 0 : THRESHOLD_EXIT_CODE;
@@ -207,7 +208,7 @@ export async function runBench(argv: string[]): Promise<number> {
     const { values: v, positionals } = f.parseFlags(argv);
     const [sub, ...rest] = positionals;
     if (v.help === true || sub === undefined) {
-      out(`${BENCH_USAGE}\n`);
+      await outFlushed(`${BENCH_USAGE}\n`);
       return v.help === true ? 0 : 2;
     }
     if (rest.length > 0) throw new f.ArgsError(`unexpected argument '${rest[0]}'`);
@@ -232,7 +233,7 @@ export async function runBench(argv: string[]): Promise<number> {
           signalAfterMs: 1_000,
           exitTimeoutMs: f.num('exit-timeout', v['exit-timeout'], 10, 1) * 1000,
         });
-        out(`${JSON.stringify(result, null, v.json === true ? undefined : 2)}\n`);
+        await outFlushed(`${JSON.stringify(result, null, v.json === true ? undefined : 2)}\n`);
         return 0;
       }
       default:
