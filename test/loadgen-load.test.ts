@@ -7,11 +7,12 @@
  * Each test may take 120 s: it starts several processes (server, bench,
  * client threads) on a 2-core machine shared with other work.
  */
+import { readFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import type { LoadResult, ProgressLine } from '../src/loadgen/load.js';
 import { makePlan, PlanError } from '../src/loadgen/plan.js';
 import { benchJson } from './helpers/bench.js';
-import { FIXTURES, runNode } from './helpers/server.js';
+import { FIXTURES, runNode, tempFile } from './helpers/server.js';
 
 const ECHO = `${FIXTURES}ws-echo-server.mjs`;
 
@@ -35,8 +36,9 @@ test('a server stalling 200 ms once a second: the open model reports p99 >= 150 
 
 test('replies are matched by sequence number: server pushes are counted and ignored, not taken for replies', async () => {
   const srv = await runNode([ECHO], { env: { PUSH_MS: '2' } });
+  const html = tempFile('report.html', '');
   const { code, report, stdout } = await benchJson<LoadResult>([
-    'load', '--url', `ws://127.0.0.1:${srv.port}/`, '-c', '5', '--rate', '400', '--duration', '2.2', '--progress-json',
+    'load', '--url', `ws://127.0.0.1:${srv.port}/`, '-c', '5', '--rate', '400', '--duration', '2.2', '--progress-json', '--report', html,
     '--threshold', 'lost==0', '--threshold', 'p50<=10s',
   ]);
   expect(code).toBe(0);
@@ -55,6 +57,12 @@ test('replies are matched by sequence number: server pushes are counted and igno
   expect(withResult.thresholds.map((t) => t.ok)).toEqual([true, true]);
   expect(withResult.environment.node).toBe(process.version);
   expect(withResult.environment.ephemeralPorts).toHaveLength(2);
+  // --report: an HTML page with both charts (one line per series) and the summary.
+  const page = readFileSync(html, 'utf8');
+  expect(page).toContain('<svg');
+  expect(page).toContain('latency percentile spectrum');
+  expect(page.match(/<path /g)?.length).toBe(5);
+  expect(page).toContain(`${report.messages.received} of ${report.messages.sent} answered`);
 }, 120_000);
 
 test('a failed threshold exits 99 after printing the result; a threshold on an unknown metric exits 2', async () => {

@@ -10,10 +10,11 @@ import { environment } from './environment.js';
 import * as f from './flags.js';
 import { runHttpDrain } from './http-drain.js';
 import { onInterrupt, type Interrupt } from './interrupt.js';
-import { runLoad, type LoadResult } from './load.js';
+import { runLoad, type LoadResult, type ProgressLine } from './load.js';
 import { printLoad, printPubsub, thresholdLines } from './output.js';
 import { formatPlan, PlanError, type Plan } from './plan.js';
 import { progress } from './progress.js';
+import { writeReport } from './report.js';
 import { DEFAULT_PUBLISH_TEMPLATE, DEFAULT_SUBSCRIBE_TEMPLATE, runPubsub, type PubsubResult } from './pubsub.js';
 import { printDrain } from './drain-output.js';
 import { TOPIC_RE } from './payload.js';
@@ -104,15 +105,21 @@ async function load(v: f.Flags): Promise<number> {
     ...f.threadsAndProcesses(v),
   };
   const quiet = v.json === true || v['progress-json'] === true || process.stderr.isTTY !== true;
+  const ticks: ProgressLine[] = [];
+  const onTick = (line: ProgressLine): void => {
+    ticks.push(line);
+    if (v['progress-json'] === true) out(`${JSON.stringify(line)}\n`);
+  };
   const [result, interrupt] = await withInterrupt((i) =>
     runLoad(opts, {
       signal: i.signal,
       onPlan: planLine,
       progress: progress(!quiet),
-      ...(v['progress-json'] === true ? { onTick: (line) => void out(`${JSON.stringify(line)}\n`) } : {}),
+      ...(v['progress-json'] === true || v.report !== undefined ? { onTick } : {}),
     }),
   );
   const results = result.partial ? [] : evaluate(checks, loadMetrics(result));
+  if (v.report !== undefined) writeReport(v.report, result, ticks, printLoad(result, results));
   return finish(v, result, results, () => printLoad(result, results), interrupt, result.connections.opened > 0);
 }
 

@@ -46,6 +46,7 @@ export function parseFlags(argv: string[]) {
         threshold: { type: 'string', multiple: true },
         json: { type: 'boolean' },
         'progress-json': { type: 'boolean' },
+        report: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });

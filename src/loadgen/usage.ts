@@ -3,7 +3,7 @@ export const BENCH_USAGE = `Usage:
   shardline bench load --url ws://HOST:PORT/PATH --connections N
         [--rate R | --inflight K] [--duration S | --messages M] [--warmup S] [--size BYTES]
         [--connect-rate C] [--local-address A,B,...] [--threads T] [--processes P]
-        [--threshold EXPR]... [--json] [--progress-json]
+        [--threshold EXPR]... [--json] [--progress-json] [--report FILE.html|FILE.svg]
   shardline bench pubsub --url ws://HOST:PORT/PATH --subscribers S --publishers P --rate R
         [--topics T] [--duration S] [--tail S] [--subscribe-template JSON] [--publish-template JSON]
         [--connect-rate C] [--local-address A,B,...] [--threads T] [--processes P] [--threshold EXPR]... [--json]
@@ -64,8 +64,9 @@ Thresholds (repeatable), e.g. --threshold 'p99<=50ms' --threshold 'lost==0' --th
   capacity  connections (the largest step that held)
 Output: tables on stdout; --json one JSON object instead (with the merged latency histogram encoded
 (hdr-histogram-js compressed base64, microseconds), the plan and the environment); --progress-json one
-JSON line per second of the measured window on stdout (before the final object with --json). The
-plan, warnings and the progress bar go to stderr.
+JSON line per second of the measured window on stdout (before the final object with --json);
+load --report FILE writes the latency per second and the percentile spectrum as SVG (FILE.svg) or an
+HTML page with the summary. The plan, warnings and the progress bar go to stderr.
 
 Exit status: 0 done, 1 the run failed (no connection opened, an error), 2 bad arguments or an
 impossible plan, 99 a threshold failed, 130/143 interrupted by SIGINT/SIGTERM: the first signal stops
