@@ -106,16 +106,18 @@ async function load(v: f.Flags): Promise<number> {
   };
   const quiet = v.json === true || v['progress-json'] === true || process.stderr.isTTY !== true;
   const ticks: ProgressLine[] = [];
+  const bar = progress(!quiet);
   const onTick = (line: ProgressLine): void => {
     ticks.push(line);
     if (v['progress-json'] === true) out(`${JSON.stringify(line)}\n`);
+    bar.detail(`${line.received} msg/s  p99 ${line.p99} ms  ${line.open} open  ${line.late} late  client loop ${Math.round(line.loopUtilizationMax * 100)}%`);
   };
   const [result, interrupt] = await withInterrupt((i) =>
     runLoad(opts, {
       signal: i.signal,
       onPlan: planLine,
-      progress: progress(!quiet),
-      ...(v['progress-json'] === true || v.report !== undefined ? { onTick } : {}),
+      progress: bar,
+      ...(v['progress-json'] === true || v.report !== undefined || !quiet ? { onTick } : {}),
     }),
   );
   const results = result.partial ? [] : evaluate(checks, loadMetrics(result));
