@@ -80,10 +80,12 @@ test('a failed threshold exits 99 after printing the result; a threshold on an u
   expect(String(bad)).toContain("no metric 'p98'");
 }, 120_000);
 
-test('--local-address spreads the connections over the given source addresses; the plan is printed first', async () => {
+test('--local-address spreads the connections over the given source addresses, --connect-rate paces them; the plan is printed first', async () => {
   const srv = await runNode([ECHO]);
-  const { code, report, stderr } = await benchJson<LoadResult>(['load', '--url', `ws://127.0.0.1:${srv.port}/`, '-c', '6', '--rate', '60', '--duration', '0.5', '--local-address', '127.0.0.7,127.0.0.8']);
+  const { code, report, stderr } = await benchJson<LoadResult>(['load', '--url', `ws://127.0.0.1:${srv.port}/`, '-c', '6', '--rate', '60', '--duration', '0.5', '--local-address', '127.0.0.7,127.0.0.8', '--connect-rate', '10']);
   expect(code).toBe(0);
+  // --connect-rate paces connections, not messages: 6 at 10/s take at least 0.4 s (a busy machine only adds).
+  expect(report.connections.openMs).toBeGreaterThanOrEqual(400);
   expect(stderr).toMatch(/^plan: 6 connections = 2 threads x 2 source address\(es\) \[user: 127\.0\.0\.7 3, 127\.0\.0\.8 3\]/);
   expect(report.plan.addressSource).toBe('user');
   const remotes = srv.logs.filter((l) => l.msg === 'open').map((l) => l.remote);

@@ -33,7 +33,6 @@ export class Connector {
    */
   openAll(onOpen: (ws: WebSocket) => void, onClose: (ws: WebSocket, code: number) => void): Promise<OpenReport> {
     const { connections, ratePerSec, maxPending, localAddresses } = this.spec;
-    const perTick = Math.max(1, Math.round((ratePerSec * OPEN_TICK_MS) / 1000));
     const startedAt = epochNow();
     let started = 0;
     let pending = 0;
@@ -48,7 +47,9 @@ export class Connector {
         }
       };
       const tick = (): void => {
-        for (let i = 0; i < perTick && !this.stopped && started < connections && pending < maxPending; i++) {
+        // Attempts due by now at ratePerSec (the first at once): exact at low rates too.
+        const due = Math.min(connections, Math.floor(((epochNow() - startedAt) * ratePerSec) / 1000) + 1);
+        while (!this.stopped && started < due && pending < maxPending) {
           const localAddress = localAddresses.length > 0 ? localAddresses[started % localAddresses.length] : undefined;
           started++;
           pending++;
