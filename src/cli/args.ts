@@ -5,7 +5,7 @@ import { ErrorCode, ShardlineError } from '../errors.js';
 export const USAGE = `Usage:
   shardline start [--config FILE] [--port N] [--host H] [--shards N|auto] [--app MODULE]
   shardline check --config FILE [--port N] [--host H] [--shards N|auto] [--app MODULE]
-  shardline bench load|drain ...   (shardline bench --help)
+  shardline bench load|pubsub|drain|capacity|http-drain ...   (shardline bench --help)
   shardline --help | --version
 
 start   runs the server (the built-in echo and pub/sub app when no app is set).
