@@ -147,8 +147,10 @@ export class ClientGroup {
   async load(spec: LoadSpec): Promise<LoadReport> {
     this.mode = 'load';
     this.loadRun = new EchoLoad(this, spec);
+    const done = this.loadRun.run();
+    // Interrupted while connecting: the run ends at once (its timers cleared), closing with 1000.
     if (this.stopped) this.loadRun.interrupt();
-    const report = await this.loadRun.run();
+    const report = await done;
     return { ...report, otherFrames: this.otherFrames };
   }
 
