@@ -26,7 +26,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   test(`${signal} during bench load: connections closed with 1000, partial results printed, exit ${signal === 'SIGINT' ? 130 : 143}`, async () => {
     const srv = await runNode([ECHO]);
     const run = spawnBench(['load', '--url', `ws://127.0.0.1:${srv.port}/`, '-c', '8', '--rate', '400', '--duration', '60', '--json']);
-    await until(() => srv.logs.filter((l) => l.msg === 'open').length === 8, 20_000, 'the 8 connections');
+    await until(() => srv.logs.filter((l) => l.msg === 'open').length === 8, 60_000, 'the 8 connections');
     await new Promise((r) => setTimeout(r, 1_000)); // some load
     run.child.kill(signal);
     const code = await run.exited;
@@ -36,7 +36,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     expect(report.messages.sent).toBeGreaterThan(0);
     expect(report.messages.received).toBeGreaterThan(0);
     expect(report.closeCodes).toEqual({ 1000: 8 });
-    await until(() => srv.logs.filter((l) => l.msg === 'closed').length === 8, 5_000, 'the server to see 8 closes');
+    await until(() => srv.logs.filter((l) => l.msg === 'closed').length === 8, 30_000, 'the server to see 8 closes');
     expect(srv.logs.filter((l) => l.msg === 'closed').map((l) => l.code)).toEqual(Array(8).fill(1000));
   }, 120_000);
 }
@@ -46,10 +46,10 @@ test('a second signal exits at once, without waiting for the closes', async () =
   // during a stall cannot finish, so only the second signal ends the run early.
   const srv = await runNode([ECHO], { env: { STALL_MS: '4000', STALL_EVERY_MS: '5000' } });
   const run = spawnBench(['load', '--url', `ws://127.0.0.1:${srv.port}/`, '-c', '4', '--rate', '100', '--duration', '60', '--json']);
-  await until(() => srv.logs.filter((l) => l.msg === 'open').length === 4, 20_000, 'the 4 connections');
+  await until(() => srv.logs.filter((l) => l.msg === 'open').length === 4, 60_000, 'the 4 connections');
   // Signal just after the server's next stall begins.
   const stalls = srv.logs.filter((l) => l.msg === 'stall').length;
-  await until(() => srv.logs.filter((l) => l.msg === 'stall').length > stalls, 10_000, 'the next stall');
+  await until(() => srv.logs.filter((l) => l.msg === 'stall').length > stalls, 30_000, 'the next stall');
   await new Promise((r) => setTimeout(r, 100));
   run.child.kill('SIGINT');
   await new Promise((r) => setTimeout(r, 300));
