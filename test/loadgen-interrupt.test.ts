@@ -54,10 +54,10 @@ test('a second signal exits at once, without waiting for the closes', async () =
   run.child.kill('SIGINT');
   await new Promise((r) => setTimeout(r, 300));
   expect(run.child.exitCode).toBeNull(); // still closing: the server is stalled
-  const t = performance.now();
   run.child.kill('SIGINT');
   expect(await run.exited).toBe(130);
-  expect(performance.now() - t).toBeLessThan(1_500);
-  expect(run.stdout()).toBe(''); // no result: it exited at once
+  // No result: it exited at once, without waiting for the closes (the first
+  // signal's path always prints one, partial).
+  expect(run.stdout()).toBe('');
   expect(run.stderr()).toContain('second SIGINT');
 }, 120_000);
