@@ -3,7 +3,7 @@
  *
  * One shard, 1,000 reading subscribers of one topic (`ws` clients in this
  * process), and 10 more subscribers in a child process of their own
- * (src/bench/echo-probe.ts) that each send an echo every 5 ms. A publisher
+ * (src/loadgen/echo-probe.ts) that each send an echo every 5 ms. A publisher
  * sends bursts of 200 publications of 1 KiB at once (200,000 writes per
  * burst), 3 bursts 500 ms apart. Printed:
  * the subscribers' echo round trips (p50, p99, max) against how long each
@@ -15,10 +15,10 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { startServerCommand } from '../src/bench/server-proc.js';
+import { startServerCommand } from '../src/loadgen/server-proc.js';
 import { serverCommand } from './servers.js';
 
-const PROBE = fileURLToPath(new URL('../src/bench/echo-probe.js', import.meta.url));
+const PROBE = fileURLToPath(new URL('../src/loadgen/echo-probe.js', import.meta.url));
 
 const quick = process.argv.includes('--quick');
 const SUBSCRIBERS = quick ? 300 : 1_000;

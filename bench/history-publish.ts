@@ -20,8 +20,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuMs } from '../src/bench/proc-stats.js';
-import { startServerCommand } from '../src/bench/server-proc.js';
+import { cpuMs } from '../src/loadgen/proc-stats.js';
+import { startServerCommand } from '../src/loadgen/server-proc.js';
 import { clientFrame, openRaw, type RawSocket } from './raw-ws.js';
 import { median } from './stats.js';
 

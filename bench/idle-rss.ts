@@ -26,8 +26,8 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { rssBytes } from '../src/bench/proc-stats.js';
-import { startServerCommand } from '../src/bench/server-proc.js';
+import { rssBytes } from '../src/loadgen/proc-stats.js';
+import { startServerCommand } from '../src/loadgen/server-proc.js';
 
 const RAW_CLIENT = fileURLToPath(new URL('./raw-client.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

@@ -15,7 +15,7 @@ import { cpus } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServerCommand } from '../src/bench/server-proc.js';
+import { startServerCommand } from '../src/loadgen/server-proc.js';
 import { ROOT, SERVERS, serverCommand, type ServerName } from './servers.js';
 
 const CLIENT = fileURLToPath(new URL('./raw-client.js', import.meta.url));

@@ -1,8 +1,8 @@
 /** Medians, ratios, the markdown tables and the charts of a matrix run. */
-import type { DrainResult } from '../src/bench/drain.js';
-import type { HttpDrainResult } from '../src/bench/http-drain.js';
-import type { LoadResult } from '../src/bench/load.js';
-import { mergeCounts } from '../src/bench/protocol.js';
+import type { DrainResult } from '../src/loadgen/drain.js';
+import type { HttpDrainResult } from '../src/loadgen/http-drain.js';
+import type { LoadResult } from '../src/loadgen/load.js';
+import { mergeCounts } from '../src/loadgen/protocol.js';
 import { chart } from './chart.js';
 import { fmt, fmtRatio, median, ratio } from './stats.js';
 import { SERVERS, THREADS, type ServerName } from './servers.js';
@@ -103,6 +103,8 @@ export function summarize(drains: DrainRun[], loads: LoadRun[]): Matrix['summary
       clientLoopUtilization: median(ok.map((r) => r.clientLoopUtilizationMax)),
     };
   });
+  // Results written before the second generation of `shardline bench` kept them in `latencyMs`.
+  const p = (r: LoadResult, k: 'p50' | 'p99'): number => (r.latency as LoadResult['latency'] | undefined)?.[k] ?? (r as unknown as { latencyMs: Record<string, number> }).latencyMs[k] ?? NaN;
   const lKeys = [...new Set(loads.map((l) => `${l.size}|${l.server}`))];
   const lSum = lKeys.map((key): LoadSummary => {
     const runs = loads.filter((l) => `${l.size}|${l.server}` === key);
@@ -114,8 +116,8 @@ export function summarize(drains: DrainRun[], loads: LoadRun[]): Matrix['summary
       runs: runs.length,
       failedRuns: runs.length - ok.length,
       msgsPerSec: median(ok.map((r) => r.result.messages.perSec)),
-      p50Ms: median(ok.map((r) => r.result.latencyMs.p50)),
-      p99Ms: median(ok.map((r) => r.result.latencyMs.p99)),
+      p50Ms: median(ok.map((r) => p(r.result, 'p50'))),
+      p99Ms: median(ok.map((r) => p(r.result, 'p99'))),
       cpuUsPerMessage: median(ok.map((r) => r.cpuUsPerMessage)),
     };
   });

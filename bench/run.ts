@@ -2,7 +2,7 @@
  * `npm run bench [-- --quick]`: the benchmark matrix.
  *
  * Every server runs as its own child process (bench/servers.ts) and the load
- * comes from `ws` clients in other threads/processes (src/bench). Servers are
+ * comes from `ws` clients in other threads/processes (src/loadgen). Servers are
  * alternated inside each repetition (the order rotates), each figure is the
  * median of the repetitions, and everything lands in bench/results/:
  * <stamp>.json (raw runs, medians, Node version, CPU, options), <stamp>.md
@@ -12,11 +12,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { runDrain, waitAccepting, type DrainResult } from '../src/bench/drain.js';
-import { runHttpDrain, type HttpDrainResult } from '../src/bench/http-drain.js';
-import { runLoad, type LoadResult } from '../src/bench/load.js';
-import { cpuMs } from '../src/bench/proc-stats.js';
-import { startServerCommand } from '../src/bench/server-proc.js';
+import { runDrain, waitAccepting, type DrainResult } from '../src/loadgen/drain.js';
+import { runHttpDrain, type HttpDrainResult } from '../src/loadgen/http-drain.js';
+import { runLoad, type LoadResult } from '../src/loadgen/load.js';
+import { cpuMs } from '../src/loadgen/proc-stats.js';
+import { startServerCommand } from '../src/loadgen/server-proc.js';
 import { renderCharts, renderMarkdown, summarize, type DrainRun, type LoadRun, type Matrix } from './report.js';
 import { ROOT, SERVERS, serverCommand, type ServerName } from './servers.js';
 
@@ -73,12 +73,12 @@ async function loadRun(server: ServerName, size: number, rep: number): Promise<L
     let cpu1 = NaN;
     const t = options.throughput;
     const result: LoadResult = await runLoad(
-      { url: `ws://127.0.0.1:${srv.port}/`, connections: t.connections, rate: options.connectRate, durationMs: t.durationMs, messages: 0, size, inflight: t.inflight, threads: options.clientThreads },
+      { url: `ws://127.0.0.1:${srv.port}/`, connections: t.connections, connectRate: options.connectRate, rate: 0, durationMs: t.durationMs, warmupMs: 0, messages: 0, size, inflight: t.inflight, threads: options.clientThreads, processes: 0, localAddresses: [] },
       { onLoadStart: () => (cpu0 = cpuMs(srv.pid)), onLoadEnd: () => (cpu1 = cpuMs(srv.pid)) },
     );
     const serverCpuMs = cpu1 - cpu0;
     const cpuUsPerMessage = result.messages.received > 0 ? (serverCpuMs * 1000) / result.messages.received : NaN;
-    log(`echo ${size} B ${server}: ${result.messages.perSec} msg/s, p99 ${result.latencyMs.p99} ms, ${cpuUsPerMessage.toFixed(2)} µs CPU/msg`);
+    log(`echo ${size} B ${server}: ${result.messages.perSec} msg/s, p99 ${result.latency.p99} ms, ${cpuUsPerMessage.toFixed(2)} µs CPU/msg`);
     return { server, size, rep, result, serverCpuMs, cpuUsPerMessage };
   } catch (err) {
     log(`echo ${size} B ${server}: FAILED ${(err as Error).message}`);

@@ -5,8 +5,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { expect, onTestFinished, test } from 'vitest';
-import type { DrainResult } from '../src/bench/drain.js';
-import type { LoadResult } from '../src/bench/load.js';
+import type { DrainResult } from '../src/loadgen/drain.js';
+import type { LoadResult } from '../src/loadgen/load.js';
 import { CLI, ROOT, startServer } from './helpers/server.js';
 
 /** Runs `shardline bench <args> --json`; resolves with the exit code and the parsed report. */
@@ -36,11 +36,18 @@ test('bench load reports connects, throughput and latency against a shardline se
   expect(report.messages.sent).toBeGreaterThanOrEqual(2000);
   expect(report.messages.received).toBe(report.messages.sent);
   expect(report.messages.perSec).toBeGreaterThan(0);
-  const l = report.latencyMs;
-  for (const k of ['p50', 'p90', 'p99', 'max'] as const) expect(l[k]).toBeGreaterThan(0);
+  expect(report.mode).toBe('closed');
+  const l = report.latency;
+  expect(l.count).toBe(report.messages.received);
+  for (const k of ['p50', 'p90', 'p99', 'maxMs'] as const) expect(l[k]).toBeGreaterThan(0);
   expect(l.p50).toBeLessThanOrEqual(l.p90);
   expect(l.p90).toBeLessThanOrEqual(l.p99);
-  expect(l.p99).toBeLessThanOrEqual(l.max);
+  expect(l.p99).toBeLessThanOrEqual(l.maxMs);
+  // The full spectrum, ascending, ending at the max.
+  const spectrum = l.percentiles.map((p) => p.ms);
+  expect(spectrum).toEqual([...spectrum].sort((a, b) => a - b));
+  expect(l.percentiles.at(-1)).toMatchObject({ percentile: 100, ms: l.maxMs, count: l.count });
+  expect(report.closeCodes).toEqual({ 1000: 20 });
   expect(report.errors).toEqual({});
 });
 

@@ -7,7 +7,7 @@ export const USAGE = `Usage:
   shardline check --config FILE [--sources] [--port N] [--host H] [--shards N|auto] [--app MODULE]
   shardline reload --pid-file F | --config FILE  [--timeout SEC]
   shardline config defaults|schema|env
-  shardline bench load|drain ...   (shardline bench --help)
+  shardline bench load|pubsub|drain|capacity|http-drain ...   (shardline bench --help)
   shardline --help | --version
 
 start   runs the server (the built-in echo and pub/sub app when no app is set).
@@ -37,7 +37,7 @@ export interface Command {
   sources?: boolean;
   configFile?: string | undefined;
   overrides: ConfigOverrides;
-  /** `bench` only: the arguments after `bench`, untouched (src/bench/cli.ts parses them). */
+  /** `bench` only: the arguments after `bench`, untouched (src/loadgen/cli.ts parses them). */
   argv?: string[];
   /** `reload` only: how long to wait for the roll, in ms. */
   timeoutMs?: number;

@@ -107,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
     case 'reload':
       return reload(cmd);
     case 'bench':
-      return (await import('../bench/cli.js')).runBench(cmd.argv ?? []);
+      return (await import('../loadgen/cli.js')).runBench(cmd.argv ?? []);
   }
 }
 

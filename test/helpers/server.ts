@@ -49,8 +49,13 @@ export interface ServerProcess {
 const SIGNUMS: Partial<Record<NodeJS.Signals, number>> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGABRT: 6, SIGSEGV: 11 };
 
 /** Spawns `shardline <args>`; with waitReady, resolves once the `ready` line arrives. */
-export async function runCli(args: string[], opts: { waitReady?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...opts.env } });
+export function runCli(args: string[], opts: { waitReady?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
+  return runNode([CLI, ...args], opts);
+}
+
+/** Spawns `node <argv>` (a fixture server, say) the same way: JSON lines on stdout, `ready` with its port. */
+export async function runNode(argv: string[], opts: { waitReady?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, argv, { cwd: ROOT, env: { ...process.env, ...opts.env } });
   const logs: LogLine[] = [];
   const waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   let err = '';

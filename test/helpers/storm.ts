@@ -13,9 +13,9 @@ const QUEUE = 512 * 1024;
 const HIGH_WATER = 64 * 1024; // uWS's share, see src/shard/connection.ts
 const DATA = 'x'.repeat(8 * 1024);
 
-const PROBE = fileURLToPath(new URL('../../dist/src/bench/echo-probe.js', import.meta.url));
+const PROBE = fileURLToPath(new URL('../../dist/src/loadgen/echo-probe.js', import.meta.url));
 
-/** 10 echo sockets in a child process (src/bench/echo-probe.ts says why), each subscribed to the storm. */
+/** 10 echo sockets in a child process (src/loadgen/echo-probe.ts says why), each subscribed to the storm. */
 async function echoProbe(port: number): Promise<{ start(): void; stop(): Promise<number[]> }> {
   const child = spawn(process.execPath, [PROBE, String(port), '10', '20', '{"subscribe":"storm"}'], { stdio: ['pipe', 'pipe', 'inherit'] });
   onTestFinished(() => void child.kill());

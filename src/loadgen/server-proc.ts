@@ -1,10 +1,14 @@
 /**
  * The server under test, as a child process started from a shell command.
  *
- * Contract: the command is run as `sh -c 'exec CMD'` (so the signal reaches the
- * server itself, not a shell) and must print a JSON line with
- * `"msg":"ready"` and the `port` it listens on to stdout; pass `--port 0` in
- * the command to let it pick a free port. shardline and both baselines do.
+ * The command is run as `sh -c 'exec CMD'` (so the signal reaches the server
+ * itself, not a shell). It is ready, in the order tried:
+ * - `readyRegex`: a line of its stdout or stderr matches; the first capture
+ *   group, when there is one, is the port (else `port` must be given);
+ * - `port` alone: known up front (the caller waits until it accepts);
+ * - otherwise it must print a JSON line with `"msg":"ready"` and the `port`
+ *   it listens on to stdout (pass `--port 0` to let it pick a free port);
+ *   shardline and both baselines do.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { epochNow } from './protocol.js';
@@ -24,12 +28,26 @@ export interface ServerProc {
 
 const SIGNUMS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGTERM: 15 };
 
-export async function startServerCommand(command: string, opts: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {}): Promise<ServerProc> {
+export interface ReadyOptions {
+  env?: NodeJS.ProcessEnv;
+  readyTimeoutMs?: number;
+  readyRegex?: RegExp | undefined;
+  port?: number | undefined;
+}
+
+export async function startServerCommand(command: string, opts: ReadyOptions = {}): Promise<ServerProc> {
   const child = spawn('/bin/sh', ['-c', `exec ${command}`], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let err = '';
   let buf = '';
+  let errBuf = '';
   let onReady: ((port: number) => void) | null = null;
+  const matchReady = (line: string): void => {
+    const m = opts.readyRegex?.exec(line);
+    if (m === null || m === undefined) return;
+    const port = m[1] !== undefined && /^\d+$/.test(m[1]) ? Number(m[1]) : opts.port;
+    if (port !== undefined) onReady?.(port);
+  };
   child.stdout?.setEncoding('utf8');
   child.stdout?.on('data', (chunk: string) => {
     buf += chunk;
@@ -37,18 +55,28 @@ export async function startServerCommand(command: string, opts: { env?: NodeJS.P
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl).trim();
       buf = buf.slice(nl + 1);
+      matchReady(line);
       if (!line.startsWith('{')) continue;
       try {
         const obj = JSON.parse(line) as Record<string, unknown>;
         logs.push(obj);
-        if (obj.msg === 'ready' && typeof obj.port === 'number') onReady?.(obj.port);
+        if (opts.readyRegex === undefined && obj.msg === 'ready' && typeof obj.port === 'number') onReady?.(obj.port);
       } catch {
         // not a JSON line: ignore
       }
     }
   });
   child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => (err = (err + chunk).slice(-8_000)));
+  child.stderr?.on('data', (chunk: string) => {
+    err = (err + chunk).slice(-8_000);
+    if (opts.readyRegex === undefined) return;
+    errBuf += chunk;
+    let nl: number;
+    while ((nl = errBuf.indexOf('\n')) >= 0) {
+      matchReady(errBuf.slice(0, nl).trim());
+      errBuf = errBuf.slice(nl + 1);
+    }
+  });
   const exited = new Promise<{ code: number; at: number }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code: code ?? 128 + (SIGNUMS[signal ?? ''] ?? 0), at: epochNow() }));
   });
@@ -59,8 +87,10 @@ export async function startServerCommand(command: string, opts: { env?: NodeJS.P
   const timeoutMs = opts.readyTimeoutMs ?? 20_000;
   try {
     const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not print a ready line within ${timeoutMs} ms: ${command}\n${err}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`server was not ready (ready line, --ready-regex or --port) within ${timeoutMs} ms: ${command}\n${err}`)), timeoutMs);
       onReady = (p) => (clearTimeout(timer), resolve(p));
+      // A known port and no line to wait for: the caller waits until it accepts connections.
+      if (opts.readyRegex === undefined && opts.port !== undefined) onReady(opts.port);
       void exited.then(({ code }) => (clearTimeout(timer), reject(new Error(`server exited with code ${code} before it was ready: ${command}\n${err}`))));
     });
     return { child, pid: child.pid ?? 0, port, exited, logs, stderr: () => err, kill };

@@ -3,7 +3,7 @@
  *
  *   start the server command → wait for `ready` and a TCP accept → read its
  *   RSS (empty) → open N connections → settle, read RSS (connected) → keep K
- *   requests in flight on each (for handlerMs + margin) → SIGTERM at T0 →
+ *   requests in flight on each (for handlerMs + margin) → the signal (SIGTERM) at T0 →
  *   tell the clients (they stop starting requests) → at the first close frame,
  *   try one new connection → wait for the exit and for every client to close.
  *
@@ -15,6 +15,7 @@
 import net from 'node:net';
 import WebSocket from 'ws';
 import { Groups } from './groups.js';
+import { makePlan, type Plan } from './plan.js';
 import { cpuMs, rssBytes } from './proc-stats.js';
 import { epochNow, mergeCounts } from './protocol.js';
 import { startServerCommand } from './server-proc.js';
@@ -34,12 +35,20 @@ export interface DrainOptions {
   env?: NodeJS.ProcessEnv;
   /** SIGKILL the server if it has not exited this long after SIGTERM. */
   exitTimeoutMs: number;
+  localAddresses?: string[];
+  onPlan?: (plan: Plan) => void;
+  /** The signal that starts the drain (default SIGTERM). */
+  signal?: NodeJS.Signals;
+  /** Readiness for servers that do not print shardline's ready line (server-proc.ts). */
+  readyRegex?: RegExp | undefined;
+  port?: number | undefined;
 }
 
 export type NewConnectionOutcome = 'refused' | 'rejected' | 'accepted' | 'error' | 'timeout';
 
 export interface DrainResult {
   server: string;
+  signal: NodeJS.Signals;
   connections: { requested: number; opened: number; failed: number; perSec: number; openMs: number };
   inflight: number;
   handlerMs: number;
@@ -129,14 +138,16 @@ const since = (t0: number, t: number): number | null => (t > 0 ? Math.round((t -
 
 export async function runDrain(opts: DrainOptions): Promise<DrainResult> {
   const env = { ...opts.env, SHARDLINE_BENCH_HANDLER_MS: String(opts.handlerMs) };
-  const server = await startServerCommand(opts.server, { env });
+  const server = await startServerCommand(opts.server, { env, readyRegex: opts.readyRegex, port: opts.port });
   let groups: Groups | null = null;
   try {
     await waitAccepting(opts.host, server.port);
     await sleep(200);
     const emptyRss = rssBytes(server.pid);
     const url = `ws://${opts.host}:${server.port}${opts.path}`;
-    groups = new Groups({ url, connections: opts.connections, ratePerSec: opts.rate, inflight: opts.inflight, size: 32, threads: opts.threads, processes: opts.processes });
+    const plan = makePlan({ url, connections: opts.connections, threads: opts.threads, processes: opts.processes ?? 0, localAddresses: opts.localAddresses ?? [] });
+    opts.onPlan?.(plan);
+    groups = new Groups({ url, plan, ratePerSec: opts.rate, inflight: opts.inflight, size: 32 });
     const { errors, ...connections } = await groups.opened();
     const openedCount = connections.opened;
     await sleep(500); // let the server settle before reading its memory
@@ -151,7 +162,7 @@ export async function runDrain(opts: DrainOptions): Promise<DrainResult> {
 
     const cpuAtSignal = cpuMs(server.pid);
     const signalAt = epochNow();
-    server.child.kill('SIGTERM');
+    server.child.kill(opts.signal ?? 'SIGTERM');
     groups.broadcast({ type: 'signaled', at: signalAt });
     // /proc/PID/stat disappears at the exit: keep the last sample.
     let cpuLast = cpuAtSignal;
@@ -203,6 +214,7 @@ export async function runDrain(opts: DrainOptions): Promise<DrainResult> {
     }
     return {
       server: opts.server,
+      signal: opts.signal ?? 'SIGTERM',
       connections,
       inflight: opts.inflight,
       handlerMs: opts.handlerMs,

@@ -1,14 +1,12 @@
 /**
- * The coordinator's side of the client groups: spawns them, spreads the
- * connections and the connect rate over them, and gathers their answers.
- *
- * Up to PROCESS_THRESHOLD connections: worker threads of this process. Above:
- * forked child processes, each binding its own source address 127.0.0.x (x from 2 to 251),
- * because one process may hold at most 20,000 file descriptors here and one
- * source address has only ~28,000 ephemeral ports.
+ * The coordinator's side of the client groups: spawns them as the plan says
+ * (plan.ts: worker threads of this process, or forked child processes each
+ * with its own source addresses), spreads the connect rate over them, and
+ * gathers their answers.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
+import type { Plan } from './plan.js';
 import { assertNever, mergeCounts, type FromGroup, type GroupSpec, type ToGroup } from './protocol.js';
 
 /** The connect phase over every group. */
@@ -22,21 +20,16 @@ export interface OpenSummary {
   errors: Record<string, number>;
 }
 
-export const PROCESS_THRESHOLD = 15_000;
-/** Connections per child process above the threshold. */
-const PER_PROCESS = 10_000;
 const ENTRY = new URL('./group-entry.js', import.meta.url);
 
 export interface GroupOptions {
+  kind?: GroupSpec['kind'];
   url: string;
-  connections: number;
+  plan: Plan;
+  /** Connection attempts per second over all groups. */
   ratePerSec: number;
   inflight: number;
   size: number;
-  /** Worker threads when below the process threshold. */
-  threads: number;
-  /** Child processes to use whatever N is (0 or absent: decided by PROCESS_THRESHOLD). */
-  processes?: number | undefined;
   connectTimeoutMs?: number;
 }
 
@@ -55,32 +48,33 @@ export class Groups {
   private readonly ratePerSec: number;
 
   constructor(opts: GroupOptions) {
-    this.requested = opts.connections;
+    const { plan } = opts;
+    this.requested = plan.groups.reduce((n, g) => n + g.connections, 0);
     this.ratePerSec = opts.ratePerSec;
-    const forced = opts.processes ?? 0;
-    const useProcesses = forced > 0 || opts.connections > PROCESS_THRESHOLD;
-    const wanted = forced > 0 ? forced : useProcesses ? Math.ceil(opts.connections / PER_PROCESS) : opts.threads;
-    const count = Math.max(1, Math.min(opts.connections, wanted));
-    // A random first source address per run: bind() will not reuse a port that
-    // a TIME_WAIT socket of an earlier run still holds on the same address.
-    const firstAddress = Math.floor(Math.random() * 200);
-    for (let i = 0; i < count; i++) {
-      const share = Math.floor(opts.connections / count) + (i < opts.connections % count ? 1 : 0);
+    const count = plan.groups.length;
+    plan.groups.forEach((g, i) => {
       const spec: GroupSpec = {
         group: i,
+        kind: opts.kind ?? 'echo',
         url: opts.url,
-        connections: share,
+        connections: g.connections,
         ratePerSec: Math.max(1, opts.ratePerSec / count),
         maxPending: Math.max(16, Math.floor(512 / count)),
         inflight: opts.inflight,
         size: opts.size,
-        localAddress: useProcesses ? `127.0.0.${2 + ((firstAddress + i) % 250)}` : undefined,
+        localAddresses: g.localAddresses,
         connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
       };
-      const handle = useProcesses ? this.forkGroup(i) : this.threadGroup(i);
+      const handle = plan.kind === 'processes' ? this.forkGroup(i) : this.threadGroup(i);
       this.handles.push(handle);
       handle.send({ type: 'open', spec });
-    }
+    });
+  }
+
+  /** Listens to every message from the groups (ticks, say) until the returned function is called. */
+  on(listener: (msg: FromGroup) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   private dispatch(msg: FromGroup): void {
@@ -128,7 +122,6 @@ export class Groups {
     for (const h of this.handles) h.send(msg);
   }
 
-  /** Resolves with one message of type `type` from every group (in group order), or rejects after timeoutMs. */
   /** Waits until every group has opened its connections (budget: 30 s plus twice the time the rate needs). */
   async opened(): Promise<OpenSummary> {
     const budgetMs = 30_000 + (this.requested / Math.max(1, this.ratePerSec)) * 2_000;
@@ -147,6 +140,7 @@ export class Groups {
     };
   }
 
+  /** Resolves with one message of type `type` from every group (in group order), or rejects after timeoutMs. */
   collect<T extends FromGroup['type']>(type: T, timeoutMs: number): Promise<Extract<FromGroup, { type: T }>[]> {
     return new Promise((resolve, reject) => {
       const got = new Map<number, Extract<FromGroup, { type: T }>>();
@@ -162,6 +156,9 @@ export class Groups {
             return done(new Error(`bench client ${msg.message}`));
           case 'opened':
           case 'armed':
+          case 'tick':
+          case 'pubsub-subscribed':
+          case 'pubsub-result':
           case 'first-close':
           case 'load-result':
           case 'drain-result':

@@ -1,7 +1,7 @@
 /**
  * Echo round trips measured from a process that does nothing else.
  *
- *   node dist/src/bench/echo-probe.js PORT COUNT INTERVAL_MS [FIRST_MESSAGE]
+ *   node dist/src/loadgen/echo-probe.js PORT COUNT INTERVAL_MS [FIRST_MESSAGE]
  *
  * Opens COUNT WebSockets, sends FIRST_MESSAGE on each (a subscribe command,
  * say) and waits for its echo, then prints "ready". On a line "start" on stdin
