@@ -25,15 +25,11 @@ import { receiveMessageOnPort, type TransferListItem } from 'node:worker_threads
 import { formatCloseReason } from '../close-reason.js';
 import { closeHandshakeSec, type ResolvedConfig } from '../config.js';
 import { foreignListeners } from '../proc-net.js';
-import { BrokerError, ErrorCode, exitCodeFor, toWire, type WireError } from '../errors.js';
+import { ErrorCode, exitCodeFor, toWire, type WireError } from '../errors.js';
 import { Phase, Slot, assertNever, heartbeatSlots, sharedStateBytes, type DrainReport, type FromShard, type ToShard } from '../protocol.js';
 import { OffloadPool } from '../offload/pool.js';
 import type { PublishResult } from '../broker/broker.js';
-import { createBroker } from '../broker/create.js';
-import { BrokerHost } from './broker-host.js';
-import { setPublishHook } from '../broker/publish.js';
-import type { Server as HttpServer } from 'node:http';
-import { startApi } from './http-api.js';
+import { Fleet } from './fleet.js';
 import { MetricsListener } from '../metrics/listener.js';
 import { PrimaryMetrics } from '../metrics/primary-metrics.js';
 import type { Logger } from './logger.js';
@@ -69,8 +65,6 @@ export interface ShutdownSummary {
   broker?: Record<string, unknown> | undefined;
 }
 
-/** How long the broker may take to flush outstanding publishes at the end of a drain. */
-const BROKER_CLOSE_MS = 2_000;
 
 export interface ServerOptions {
   logger: Logger;
@@ -127,11 +121,8 @@ export class ShardlineServer {
   /** Offload task names, once the pool has imported the tasks module (null: offloading is off). */
   private tasks: string[] | null = null;
   private tasksLoaded: Promise<void>;
-  /** The node's broker, once connected (null before, and if it failed to start). */
-  private fleet: BrokerHost | null = null;
-  private readonly fleetReady: Promise<void>;
-  private brokerReport: Record<string, unknown> | undefined;
-  private api: HttpServer | null = null;
+  /** The node's broker, its routing, the publish API. */
+  private readonly fleet: Fleet;
 
   constructor(config: ResolvedConfig, opts: ServerOptions) {
     this.config = config;
@@ -186,37 +177,22 @@ export class ShardlineServer {
               this.fail(wire);
             },
           );
-    this.fleetReady = createBroker(config, this.log)
-      .then(async (broker) => {
-        const host = new BrokerHost(broker, config, this.log, {
-          // The broker host keys shard threads by their heartbeat slot: unique
-          // among live threads, while a roll runs two threads of one shard number.
-          broadcast: (msg) => {
-            for (const slot of this.live) this.send(slot, msg);
-          },
-          send: (key, msg) => {
-            for (const slot of this.live) if (slot.heartbeat === key) this.send(slot, msg);
-          },
-        });
-        await host.start();
-        this.fleet = host;
-        this.log.info({ broker: broker.kind, nodeId: config.nodeId, historyRules: config.history.length }, 'broker ready');
-      })
-      .catch((err: unknown) => {
-        const wire = toWire(err);
-        this.log.error({ code: wire.code }, wire.message);
-        this.fail(wire);
-      });
-    setPublishHook(async (topic, data, opts) => {
-      try {
-        const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-        const r = await this.publish(topic, bytes, { binary: opts.binary ?? typeof data !== 'string', key: opts.key });
-        return { ok: true, position: r.position, duplicate: r.duplicate };
-      } catch (err) {
-        const wire = toWire(err);
-        return { ok: false, error: { code: wire.code, message: wire.message, retryable: wire.retryable ?? false } };
-      }
-    });
+    this.fleet = new Fleet(
+      config,
+      this.log,
+      {
+        // The broker host keys shard threads by their heartbeat slot: unique
+        // among live threads, while a roll runs two threads of one shard number.
+        broadcast: (msg) => {
+          for (const slot of this.live) this.send(slot, msg);
+        },
+        send: (key, msg) => {
+          for (const slot of this.live) if (slot.heartbeat === key) this.send(slot, msg);
+        },
+      },
+      (err) => this.fail(err),
+      () => this.ready,
+    );
     this.metrics = new PrimaryMetrics({
       enabled: config.metrics.port !== 0,
       source: {
@@ -306,7 +282,7 @@ export class ShardlineServer {
           if (!this.draining) this.send(slot, { type: 'listen', port: this.port, tasks: this.tasks });
         } else if (this.shards.every((s) => s.loaded)) {
           // Start-up: shard 0 listens first (with port 0 it picks the port), then the others join it.
-          void Promise.all([this.tasksLoaded, this.fleetReady]).then(() => {
+          void Promise.all([this.tasksLoaded, this.fleet.ready]).then(() => {
             if (!this.draining) this.send(this.shards[0] as ShardSlot, { type: 'listen', port: this.config.port, tasks: this.tasks });
           });
         }
@@ -336,7 +312,7 @@ export class ShardlineServer {
           void this.health.then((h) => {
             this.log.info({ port: this.port, shards: this.shards.length, host: this.config.host, healthPort: h?.port, ...(this.metricsPort !== 0 ? { metricsPort: this.metricsPort } : {}) }, 'ready');
             this.resolveReady({ port: this.port });
-            if (this.config.api.port !== 0) void this.openApi();
+            void this.fleet.openApi();
           });
         }
         break;
@@ -345,18 +321,12 @@ export class ShardlineServer {
         for (const other of this.live) {
           if (other !== slot) this.send(other, { type: 'publish', topic: msg.topic, payload: msg.payload, binary: msg.binary });
         }
-        this.fleet?.forward(msg.topic, msg.payload, msg.binary);
+        this.fleet.onShardMessage(slot.heartbeat, msg, (r) => this.send(slot, r));
         break;
       case 'broker-publish':
-        if (this.fleet === null) this.send(slot, { type: 'broker-reply', id: msg.id, ok: false, error: { code: ErrorCode.BROKER_UNAVAILABLE, message: 'the broker is not started', retryable: true } });
-        else this.fleet.publishFor(slot.heartbeat, msg.id, msg.topic, msg.payload, msg.binary, msg.key);
-        break;
       case 'interest':
-        this.fleet?.setInterest(slot.heartbeat, msg.topic, msg.on);
-        break;
       case 'history':
-        if (this.fleet === null) this.send(slot, { type: 'history-reply', id: msg.id, ok: false, error: { code: ErrorCode.BROKER_UNAVAILABLE, message: 'the broker is not started', retryable: true } });
-        else this.fleet.historyFor(slot.heartbeat, msg.id, msg.topic, msg.since, msg.limit);
+        this.fleet.onShardMessage(slot.heartbeat, msg, (r) => this.send(slot, r));
         break;
       case 'offload':
         void this.runOffload(slot, msg.id, msg.task, msg.payload);
@@ -425,7 +395,7 @@ export class ShardlineServer {
     }
     slot.exited = true;
     slot.port.close();
-    this.fleet?.dropShard(slot.heartbeat);
+    this.fleet.dropShard(slot.heartbeat);
     this.live.delete(slot);
     this.metrics.retire(slot.metrics, slot.worker);
     this.heartbeats.untrack(slot.heartbeat);
@@ -602,7 +572,7 @@ export class ShardlineServer {
     // (which may publish); only then are outstanding publishes flushed and it closes.
     const pool = Promise.all([
       this.pool === null ? Promise.resolve() : this.pool.close(this.forced || this.error !== undefined),
-      this.closeBroker(),
+      this.fleet.close(),
     ]);
     void pool.then(
       () => this.summarize(),
@@ -613,36 +583,12 @@ export class ShardlineServer {
     );
   }
 
-  private async openApi(): Promise<void> {
-    try {
-      const api = await startApi(this.config.api, (topic, data, key) => this.publish(topic, data, { key }));
-      this.api = api.server;
-      if (this.finishing) api.server.close();
-      this.log.info({ port: api.port, host: this.config.api.host }, 'publish API listening');
-    } catch (err) {
-      const wire = toWire(err);
-      this.log.error({ code: wire.code, port: this.config.api.port }, `publish API cannot listen: ${wire.message}`);
-      this.fail({ code: ErrorCode.LISTEN_FAILED, message: `the publish API cannot listen on ${this.config.api.host}:${this.config.api.port}` });
-    }
-  }
-
-  private async closeBroker(): Promise<void> {
-    // In-flight API requests finish (server.close waits for them) before the broker closes.
-    if (this.api !== null) await new Promise((resolve) => this.api?.close(resolve));
-    await this.fleetReady;
-    if (this.fleet === null) return;
-    const closed = await this.fleet.broker.close(BROKER_CLOSE_MS);
-    this.brokerReport = { ...this.fleet.report(), ...closed };
-  }
-
   /**
    * Publishes from the primary thread (the standalone publish(), the HTTP API):
    * through the broker, then to every subscriber on every node.
    */
-  async publish(topic: string, data: string | Uint8Array, opts: { binary?: boolean; key?: string } = {}): Promise<PublishResult> {
-    await this.ready;
-    if (this.fleet === null) throw new BrokerError(ErrorCode.BROKER_UNAVAILABLE, 'the broker is not started', true);
-    return this.fleet.publish(topic, data, opts.binary ?? false, opts.key);
+  publish(topic: string, data: string | Uint8Array, opts: { binary?: boolean; key?: string } = {}): Promise<PublishResult> {
+    return this.fleet.publish(topic, data, opts);
   }
 
   private summarize(): void {
@@ -656,7 +602,7 @@ export class ShardlineServer {
       durationMs: this.drainStartedAt === 0 ? 0 : Math.round(performance.now() - this.drainStartedAt),
       reports,
       error: this.error,
-      broker: this.brokerReport,
+      broker: this.fleet.report,
     };
     this.log[exitCode === 0 ? 'info' : 'warn'](
       {
@@ -666,7 +612,7 @@ export class ShardlineServer {
         durationMs: summary.durationMs,
         shards: this.shards.length,
         ...totals(reports),
-        ...(this.brokerReport !== undefined ? { broker: this.brokerReport } : {}),
+        ...(this.fleet.report !== undefined ? { broker: this.fleet.report } : {}),
       },
       'stopped',
     );
