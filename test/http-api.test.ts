@@ -79,4 +79,17 @@ describe('HTTP publish API', () => {
     expect((await srv.exited).code).toBe(2);
     expect(srv.stderr()).toContain('api.keys');
   });
+
+  it('shardline check never prints the API keys', async () => {
+    const { runCli } = await import('./helpers/server.js');
+    const file = configFile({ api: { port: await freePort(), keys: [KEY] } });
+    for (const args of [['check', '--config', file], ['check', '--sources', '--config', file]]) {
+      const run = await runCli(args, { waitReady: false });
+      expect((await run.exited).code).toBe(0);
+      await new Promise((r) => setTimeout(r, 100)); // stdout may end after the exit event
+      const out = run.logs.map((l) => l.msg).join('\n') + JSON.stringify(run.logs);
+      expect(out).toContain('redacted');
+      expect(out).not.toContain(KEY);
+    }
+  });
 });

@@ -34,8 +34,20 @@ export function printConfig(what: ConfigWhat): string {
   }
 }
 
+/** Secrets in a resolved config: `check` prints them masked, never as they are. */
+const SECRET_KEYS = new Set(['api.keys']);
+
+/** The config with its secrets masked (a count, not the values), for printing. */
+export function redacted(config: ResolvedConfig): unknown {
+  return { ...config, api: { ...config.api, keys: config.api.keys.map(() => '<redacted>') } };
+}
+
 /** One line per key: key, resolved value, source (default, file, environment variable or flag). */
 export function formatSources(config: ResolvedConfig, sources: Record<string, string>): string {
-  const rows = Object.entries(sources).map(([key, source]) => [key, show(valueAt(config, key.split('.'))), source]);
+  const rows = Object.entries(sources).map(([key, source]) => [
+    key,
+    SECRET_KEYS.has(key) ? `<${config.api.keys.length} redacted>` : show(valueAt(config, key.split('.'))),
+    source,
+  ]);
   return table([['KEY', 'VALUE', 'SOURCE'], ...rows]);
 }

@@ -10,7 +10,7 @@ import { ErrorCode, ShardlineError, exitCodeFor } from '../errors.js';
 import { createLogger } from '../primary/logger.js';
 import { ShardlineServer } from '../primary/server.js';
 import { USAGE, parseCommand, type Command } from './args.js';
-import { formatSources, printConfig } from './config-cmd.js';
+import { redacted, formatSources, printConfig } from './config-cmd.js';
 import { handleSignals } from './signals.js';
 import { watchParent } from './parent-watch.js';
 import { reloadServer } from './reload-command.js';
@@ -35,7 +35,7 @@ function reportError(err: unknown): number {
 async function check(cmd: Command): Promise<number> {
   const { config, sources } = resolveConfigWithSources({ file: cmd.configFile, overrides: cmd.overrides, env: process.env });
   await loadApp(config.app);
-  process.stdout.write(cmd.sources === true ? formatSources(config, sources) : `${JSON.stringify(config, null, 2)}\n`);
+  process.stdout.write(cmd.sources === true ? formatSources(config, sources) : `${JSON.stringify(redacted(config), null, 2)}\n`);
   return 0;
 }
 
