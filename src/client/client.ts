@@ -71,7 +71,7 @@ const WAKE_SPREAD_MS = 1_000;
 
 export class Client extends Emitter<ClientEvents> implements SessionHost {
   #stateNow: ClientState = 'disconnected';
-  readonly #WS: WebSocketConstructor;
+  readonly #WS: ReturnType<typeof resolveWebSocket>;
   readonly random: () => number;
   readonly backoff: BackoffOptions;
   readonly #connectTimeoutMs: number;
@@ -117,7 +117,9 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
       visible: () => this.#wake(),
       offline: () => this.#session?.drop(ABNORMAL, 'offline'),
     });
-    this.#dial();
+    // Dials in a microtask: still at once, but after the caller attached its listeners (it sees `connecting`).
+    this.#stateNow = 'connecting';
+    queueMicrotask(() => this.#stateNow === 'connecting' && this.#session === undefined && this.#dial());
   }
 
   get state(): ClientState {
@@ -294,7 +296,7 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
 
   #shutdown(error: ClientError | undefined, code: number, reason: string): void {
     if (this.#stateNow === 'closed') return;
-    const wasLive = this.#stateNow === 'connecting' || this.#stateNow === 'connected';
+    const wasLive = this.#session !== undefined; // a dial is under way or connected: it gets its `disconnected`
     this.#setState('closed');
     this.#gen++;
     this.#cancelReconnect();

@@ -15,9 +15,17 @@ export interface WebSocketLike {
   onerror: ((ev: unknown) => void) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
+  /** `ws` only: drop the TCP connection without a closing handshake (a dead link would hold it for 30 s). */
+  terminate?(): void;
 }
 
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/**
+ * What the `WebSocket` option accepts: any constructor taking a URL whose
+ * instances behave like WebSocketLike (the browser's, `ws`'s). Typed loosely
+ * so `ws` can be passed without a cast.
+ */
+export type WebSocketConstructor = new (url: string) => object;
+type SocketCtor = new (url: string) => WebSocketLike;
 
 /** window-like: online/offline events; document-like: visibilitychange. */
 export interface EventTargetLike {
@@ -26,7 +34,7 @@ export interface EventTargetLike {
 }
 
 interface Host {
-  WebSocket?: WebSocketConstructor;
+  WebSocket?: SocketCtor;
   window?: EventTargetLike;
   document?: EventTargetLike & { visibilityState?: string };
   navigator?: { onLine?: boolean };
@@ -36,8 +44,8 @@ interface Host {
 const host = globalThis as unknown as Host;
 
 /** The option if given, else the global WebSocket (browsers, Node >= 22); throws NO_WEBSOCKET otherwise. */
-export function resolveWebSocket(option: WebSocketConstructor | undefined): WebSocketConstructor {
-  const ctor = option ?? host.WebSocket;
+export function resolveWebSocket(option: WebSocketConstructor | undefined): SocketCtor {
+  const ctor = (option ?? host.WebSocket) as SocketCtor | undefined;
   if (typeof ctor !== 'function') {
     throw new ClientError(ClientErrorCode.NO_WEBSOCKET, 'no WebSocket implementation: pass { WebSocket } (e.g. the ws package) on Node < 22');
   }

@@ -134,14 +134,14 @@ export class Session {
   /** Our own decision to end this socket (timeouts, offline, a protocol error). */
   drop(code: number, reason: string): void {
     if (this.#done) return;
-    this.#detach(reason);
+    this.#detach(reason, true);
     this.#end(code, reason);
   }
 
   /** The client closed for good: end without reporting back, failing what waits with `err`. */
   abandon(reason: string, err: ClientError): void {
     if (this.#done) return;
-    this.#detach(reason);
+    this.#detach(reason, false);
     this.#finish(err);
   }
 
@@ -309,12 +309,19 @@ export class Session {
     this.#cancelFlush = graceTimeout(() => this.flushOutbox(), Math.max(0, at - Date.now()), Number.POSITIVE_INFINITY);
   }
 
-  /** Replaces the socket's handlers with no-ops (ws throws on an unhandled 'error') and closes it. */
-  #detach(reason: string): void {
-    this.#ws.onmessage = noop;
-    this.#ws.onclose = noop;
+  /**
+   * Replaces the socket's handlers with no-ops (ws throws on an unhandled
+   * 'error') and closes it. `hard` (a link we judged dead): at once where the
+   * host can (`ws` terminate(); a dead link would hold a closing handshake
+   * for 30 s); else, and for close(), with a close frame.
+   */
+  #detach(reason: string, hard: boolean): void {
+    const ws = this.#ws;
+    ws.onmessage = noop;
+    ws.onclose = noop;
     try {
-      this.#ws.close(NORMAL, reason);
+      if (hard && typeof ws.terminate === 'function') ws.terminate();
+      else ws.close(NORMAL, reason);
     } catch {
       // already closed
     }
