@@ -45,3 +45,17 @@ describe('parseCloseReason', () => {
     expect(parseCloseReason('{"reason":"x","retryMs":"5000"}')).toEqual({ text: 'x', retryMs: undefined });
   });
 });
+
+describe('judge (positions)', () => {
+  it('drops duplicates, delivers the next offset, flags gaps and new epochs', async () => {
+    const { judge } = await import('../src/client/subscription.js');
+    const at = { offset: 5, epoch: 'e' };
+    expect(judge(undefined, 9, 'e')).toBe('deliver');
+    expect(judge(at, undefined, undefined)).toBe('deliver'); // a topic without history
+    expect(judge(at, 6, 'e')).toBe('deliver');
+    expect(judge(at, 5, 'e')).toBe('duplicate');
+    expect(judge(at, 1, 'e')).toBe('duplicate');
+    expect(judge(at, 7, 'e')).toBe('gap');
+    expect(judge(at, 6, 'f')).toBe('gap');
+  });
+});

@@ -99,6 +99,35 @@ describe('shardline/client against a real server', () => {
     expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   });
 
+  it('fills a gap in offsets by resubscribing that topic alone, and obeys a resync', async () => {
+    const srv = await start();
+    const x = openClient(url(srv.port));
+    const got: number[] = [];
+    const other: number[] = [];
+    const sub = x.client.subscribe('gappy', (d) => got.push(d as number));
+    x.client.subscribe('calm', (d) => other.push(d as number));
+    const subscribedEvents: (boolean | undefined)[] = [];
+    sub.on('subscribed', (e) => subscribedEvents.push(e.recovered));
+    await next(x.client, 'connected');
+    const calmResubscribes: unknown[] = [];
+    x.client.subs.get('calm')?.on('subscribed', (e) => calmResubscribes.push(e));
+    await x.client.publish('gappy', 1);
+    await x.client.request({ publish: 'gappy', data: 2, silent: true }); // lost on its way to subscribers
+    await x.client.publish('gappy', 3); // offset 3 after 1: a gap
+    await until(() => got.length === 3, 'the gap to be filled');
+    expect(got).toEqual([1, 2, 3]);
+    expect(subscribedEvents).toEqual([undefined, true]);
+    // The server drops the subscription and asks for a resync: the client resubscribes with since.
+    await x.client.request({ resyncMe: 'gappy' });
+    await until(() => subscribedEvents.length === 3, 'the resubscribe after resync');
+    await x.client.publish('gappy', 4);
+    await x.client.publish('calm', 1);
+    await until(() => got.length === 4 && other.length === 1, 'live publications after the resync');
+    expect(got).toEqual([1, 2, 3, 4]);
+    expect(calmResubscribes).toEqual([]); // the other topic was left alone
+    expect(x.count('disconnected')).toBe(0);
+  });
+
   it('resends unacknowledged publishes after a reconnect with their keys: each is published once', async () => {
     const srv = await start();
     const proxy = await startProxy(srv.port);

@@ -113,8 +113,8 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
     this.#reconnectWhileHidden = opts.reconnectWhileHidden ?? false;
     this.#clientId = randomId(this.random);
     this.#unwatch = this.#net.watch({
-      online: () => this.#wake(),
-      visible: () => this.#wake(),
+      online: () => this.#wake(true),
+      visible: () => this.#wake(false),
       offline: () => this.#session?.drop(ABNORMAL, 'offline'),
     });
     // Dials in a microtask: still at once, but after the caller attached its listeners (it sees `connecting`).
@@ -128,8 +128,8 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
 
   /** Subscribes to `topic`; resubscribed with `since` on every reconnect until unsubscribe(). */
   subscribe(topic: string, onPublication: PublicationHandler): Subscription {
-    if (typeof topic !== 'string' || topic === '') throw new ClientError(ClientErrorCode.BAD_ARGUMENT, 'topic must be a non-empty string');
-    if (this.subs.has(topic)) throw new ClientError(ClientErrorCode.BAD_ARGUMENT, `already subscribed to ${topic}`);
+    const bad = badTopic(topic) ?? (this.subs.has(topic) ? new ClientError(ClientErrorCode.BAD_ARGUMENT, `already subscribed to ${topic}`) : undefined);
+    if (bad !== undefined) throw bad;
     const sub = new Subscription(topic, onPublication, (s) => this.#unsubscribed(s), (err) => this.listenerFailed(err, `subscription ${topic}`));
     this.subs.set(topic, sub);
     this.#session?.subscribeLate(sub);
@@ -142,8 +142,8 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
    * with the server's code, OUTBOX_FULL, PAYLOAD_TOO_LARGE, UNCONFIRMED or CLOSED.
    */
   publish(topic: string, data: unknown): Promise<PublishResult> {
-    if (this.#stateNow === 'closed') return Promise.reject(new ClientError(ClientErrorCode.CLOSED, 'client closed'));
-    if (typeof topic !== 'string' || topic === '') return Promise.reject(new ClientError(ClientErrorCode.BAD_ARGUMENT, 'topic must be a non-empty string'));
+    const bad = this.#closedError() ?? badTopic(topic);
+    if (bad !== undefined) return Promise.reject(bad);
     const key = `${this.#clientId}-${++this.#keyCounter}`;
     let body: string;
     try {
@@ -163,7 +163,8 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
    * up to the timeout; never resent after a connection loss (CONNECTION_LOST).
    */
   request(command: Record<string, unknown>, opts: { timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
-    if (this.#stateNow === 'closed') return Promise.reject(new ClientError(ClientErrorCode.CLOSED, 'client closed'));
+    const closed = this.#closedError();
+    if (closed !== undefined) return Promise.reject(closed);
     if (command === null || typeof command !== 'object' || Array.isArray(command) || 'id' in command) {
       return Promise.reject(new ClientError(ClientErrorCode.BAD_ARGUMENT, 'a command is a plain object without an id'));
     }
@@ -246,6 +247,11 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
 
   // ---- internals ----
 
+  /** CLOSED once the client is closed, else undefined. */
+  #closedError(): ClientError | undefined {
+    return this.#stateNow === 'closed' ? new ClientError(ClientErrorCode.CLOSED, 'client closed') : undefined;
+  }
+
   #setState(s: ClientState): void {
     this.#stateNow = s;
   }
@@ -280,10 +286,13 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
     this.#dial();
   }
 
-  /** `online` or visible again: a parked or backing-off client dials after a small random delay. */
-  #wake(): void {
-    if (this.#stateNow !== 'disconnected') return;
-    if (!this.#parked && this.#net.hidden() && !this.#reconnectWhileHidden) return;
+  /**
+   * `online`: a parked or backing-off client dials after a small random delay
+   * (the network changed; the backoff's reason may be gone). Visible again:
+   * only a client parked while hidden does.
+   */
+  #wake(online: boolean): void {
+    if (this.#stateNow !== 'disconnected' || !(online || this.#parked)) return;
     this.#cancelReconnect();
     this.#parked = false;
     this.#cancelReconnect = graceTimeout(() => this.#redial(), this.random() * WAKE_SPREAD_MS, Number.POSITIVE_INFINITY);
@@ -304,7 +313,7 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
     this.#unwatch();
     const s = this.#session;
     this.#session = undefined;
-    const closed = error ?? new ClientError(ClientErrorCode.CLOSED, 'client closed');
+    const closed = error ?? (this.#closedError() as ClientError);
     s?.abandon(reason, closed);
     for (const r of [...this.#waiting]) r.fail(closed);
     this.outbox.failAll(closed);
@@ -321,6 +330,10 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
 }
 
 function noop(): void {}
+
+function badTopic(topic: unknown): ClientError | undefined {
+  return typeof topic === 'string' && topic !== '' ? undefined : new ClientError(ClientErrorCode.BAD_ARGUMENT, 'topic: not a non-empty string');
+}
 
 interface WaitingRequest {
   /** The session it was written on; a request is written at most once. */

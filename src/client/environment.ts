@@ -47,7 +47,7 @@ const host = globalThis as unknown as Host;
 export function resolveWebSocket(option: WebSocketConstructor | undefined): SocketCtor {
   const ctor = (option ?? host.WebSocket) as SocketCtor | undefined;
   if (typeof ctor !== 'function') {
-    throw new ClientError(ClientErrorCode.NO_WEBSOCKET, 'no WebSocket implementation: pass { WebSocket } (e.g. the ws package) on Node < 22');
+    throw new ClientError(ClientErrorCode.NO_WEBSOCKET, 'no global WebSocket: pass the WebSocket option (ws)');
   }
   return ctor;
 }

@@ -76,10 +76,10 @@ export class Outbox {
     let json: string | undefined;
     try {
       json = JSON.stringify(data);
-    } catch (err) {
-      throw new ClientError(ClientErrorCode.BAD_ARGUMENT, `publish data cannot be serialised as JSON: ${String(err)}`);
+    } catch {
+      // cyclic, or a BigInt: same answer as undefined below
     }
-    if (json === undefined) throw new ClientError(ClientErrorCode.BAD_ARGUMENT, 'publish data has no JSON form (undefined or a function)');
+    if (json === undefined) throw new ClientError(ClientErrorCode.BAD_ARGUMENT, 'data: no JSON form');
     return `"publish":${JSON.stringify(topic)},"data":${json},"key":${JSON.stringify(key)}`;
   }
 
@@ -143,7 +143,7 @@ export class Outbox {
       if (e.state !== 'inflight') continue;
       e.state = 'queued';
       if (++e.failures >= this.limits.maxAttempts) {
-        this.fail(e, new ClientError(ClientErrorCode.UNCONFIRMED, `publish to ${e.topic} unacknowledged after ${e.failures} connection losses (key ${e.key})`));
+        this.fail(e, unconfirmed(e, `${e.failures} connection losses`));
       }
     }
   }
@@ -152,7 +152,7 @@ export class Outbox {
   expire(now: number, windowMs: number): void {
     for (const e of [...this.#entries]) {
       if (e.state === 'queued' && e.firstSentAt !== undefined && now - e.firstSentAt > windowMs) {
-        this.fail(e, new ClientError(ClientErrorCode.UNCONFIRMED, `publish to ${e.topic} unacknowledged for longer than the server's idempotency window (key ${e.key})`));
+        this.fail(e, unconfirmed(e, "the server's idempotency window"));
       }
     }
   }
@@ -173,4 +173,8 @@ export class Outbox {
     this.#totalBytes -= entry.bytes;
     return true;
   }
+}
+
+function unconfirmed(e: OutboxEntry, after: string): ClientError {
+  return new ClientError(ClientErrorCode.UNCONFIRMED, `publish ${e.key} to ${e.topic} unacknowledged after ${after}`);
 }
