@@ -6,10 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { next, openClient } from './helpers/client-lib.js';
 import { launchChromium, servePage } from './helpers/browser.js';
-import { FIXTURES, startServer } from './helpers/server.js';
+import { configFile, startServer } from './helpers/server.js';
 import { startProxy } from './helpers/tcp-proxy.js';
 
-const APP = ['--app', `${FIXTURES}v1-lite.mjs`, '--shards', '1'];
+/** The built-in app (protocol v1) with history on every topic. */
+const start = (): ReturnType<typeof startServer> => startServer(['--config', configFile({ shards: 2, history: [{ match: '**', size: 100, ttlSec: 300 }] })]);
 
 /** The page: everything the client reports goes into window.__log for the test to read. */
 const page = (wsUrl: string): string => `<!doctype html><meta charset="utf-8"><title>shardline client</title>
@@ -32,7 +33,7 @@ interface PageLog {
 
 describe('shardline/client in headless Chromium', () => {
   it('connects, subscribes, recovers after a cut, survives a drain, and waits for online', async () => {
-    const a = await startServer(APP);
+    const a = await start();
     const proxy = await startProxy(a.port);
     const context = await launchChromium();
     const tab = await context.newPage();
@@ -66,7 +67,7 @@ describe('shardline/client in headless Chromium', () => {
     expect(l.got.map((g) => g.data)).toEqual([1, 2, 3, 4, 5, 6]);
 
     // The server the page is on drains (SIGTERM, 1001); a new one takes its place.
-    const b = await startServer(APP);
+    const b = await start();
     proxy.target = b.port;
     a.signal('SIGTERM');
     l = await waitLog((x) => x.subscribed.length === 3, 'the page to resubscribe on the new server');

@@ -1,20 +1,23 @@
 /**
- * shardline/client against real shardline processes (and real TCP breakage
- * through a proxy): reconnect after a drain, recovery, outbox resend without
- * duplicates, dead links, a server refusing upgrades, terminal codes.
+ * shardline/client against real shardline processes running the built-in
+ * app (protocol v1, memory broker, history on every topic), with real TCP
+ * breakage through a proxy: reconnect after a drain, recovery, outbox resend
+ * without duplicates, dead links, a server refusing upgrades, terminal codes.
+ * test/client-fixture.test.ts covers what needs a server to misbehave on cue.
  */
 import { describe, expect, it } from 'vitest';
 import { type PublicationContext, type SubscribedEvent } from '../src/client/index.js';
 import { next, openClient, until } from './helpers/client-lib.js';
 import { startRefusingServer } from './helpers/refusing-server.js';
-import { FIXTURES, startServer, type ServerProcess } from './helpers/server.js';
+import { configFile, startServer, type ServerProcess } from './helpers/server.js';
 import { startProxy } from './helpers/tcp-proxy.js';
 
-const APP = ['--app', `${FIXTURES}v1-lite.mjs`, '--shards', '1'];
 const url = (port: number): string => `ws://127.0.0.1:${port}/`;
 
-function start(extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  return startServer([...APP, ...extra], { env });
+/** The built-in app with history on every topic; `config` adds or overrides keys. */
+function start(extra: string[] = [], config: Record<string, unknown> = {}): Promise<ServerProcess> {
+  const file = configFile({ shards: 2, history: [{ match: '**', size: 100, ttlSec: 300 }], ...config });
+  return startServer(['--config', file, ...extra]);
 }
 
 interface Got {
@@ -99,35 +102,6 @@ describe('shardline/client against a real server', () => {
     expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   });
 
-  it('fills a gap in offsets by resubscribing that topic alone, and obeys a resync', async () => {
-    const srv = await start();
-    const x = openClient(url(srv.port));
-    const got: number[] = [];
-    const other: number[] = [];
-    const sub = x.client.subscribe('gappy', (d) => got.push(d as number));
-    x.client.subscribe('calm', (d) => other.push(d as number));
-    const subscribedEvents: (boolean | undefined)[] = [];
-    sub.on('subscribed', (e) => subscribedEvents.push(e.recovered));
-    await next(x.client, 'connected');
-    const calmResubscribes: unknown[] = [];
-    x.client.subs.get('calm')?.on('subscribed', (e) => calmResubscribes.push(e));
-    await x.client.publish('gappy', 1);
-    await x.client.request({ publish: 'gappy', data: 2, silent: true }); // lost on its way to subscribers
-    await x.client.publish('gappy', 3); // offset 3 after 1: a gap
-    await until(() => got.length === 3, 'the gap to be filled');
-    expect(got).toEqual([1, 2, 3]);
-    expect(subscribedEvents).toEqual([undefined, true]);
-    // The server drops the subscription and asks for a resync: the client resubscribes with since.
-    await x.client.request({ resyncMe: 'gappy' });
-    await until(() => subscribedEvents.length === 3, 'the resubscribe after resync');
-    await x.client.publish('gappy', 4);
-    await x.client.publish('calm', 1);
-    await until(() => got.length === 4 && other.length === 1, 'live publications after the resync');
-    expect(got).toEqual([1, 2, 3, 4]);
-    expect(calmResubscribes).toEqual([]); // the other topic was left alone
-    expect(x.count('disconnected')).toBe(0);
-  });
-
   it('resends unacknowledged publishes after a reconnect with their keys: each is published once', async () => {
     const srv = await start();
     const proxy = await startProxy(srv.port);
@@ -168,9 +142,9 @@ describe('shardline/client against a real server', () => {
   });
 
   it('finds a dead link by its ping and reconnects', async () => {
-    const srv = await start([], { V1_PING_SEC: '1' });
+    const srv = await start();
     const proxy = await startProxy(srv.port);
-    const x = openClient(url(proxy.port), { pingTimeoutMs: 1_000 });
+    const x = openClient(url(proxy.port), { pingSec: 1, pingTimeoutMs: 1_000 });
     await next(x.client, 'connected');
     proxy.mode = 'blackhole'; // no FIN, no RST: only a ping can tell
     const d = await next(x.client, 'disconnected', 10_000);
@@ -196,33 +170,18 @@ describe('shardline/client against a real server', () => {
     expect(x.count('disconnected')).toBeGreaterThanOrEqual(3);
   });
 
-  it('reconnects within the retry window a planned close announces', async () => {
-    const srv = await start();
+  it('stops on a terminal close code and surfaces the error (a drain closing with 4500)', async () => {
+    const srv = await start([], { drain: { closeCode: 4500, closeReason: 'gone for good' } });
     const x = openClient(url(srv.port));
     await next(x.client, 'connected');
-    const d = next(x.client, 'disconnected');
-    void x.client.request({ kick: 1012, reason: '{"reason":"restart","retryMs":300}' }).catch(() => {});
-    const ev = await d;
-    expect(ev.code).toBe(1012);
-    expect(ev.reason).toBe('restart');
-    expect(ev.reconnectInMs).toBeLessThan(300);
-    await next(x.client, 'connected');
-  });
-
-  it('stops on a terminal close code and surfaces the error', async () => {
-    const srv = await start();
-    const x = openClient(url(srv.port));
-    await next(x.client, 'connected');
-    const pending = x.client.publish('t', 1).catch((e: unknown) => e);
     const closed = next(x.client, 'closed');
-    void x.client.request({ kick: 4500, reason: 'banned' }).catch(() => {});
+    srv.signal('SIGTERM');
     const ev = await closed;
     expect(ev.error?.code).toBe('SHARDLINE_CLIENT_TERMINAL_CLOSE');
     expect(ev.error?.closeCode).toBe(4500);
     expect(x.client.state).toBe('closed');
     await new Promise((r) => setTimeout(r, 1_000));
     expect(x.count('connecting')).toBe(1);
-    await pending;
     await expect(x.client.publish('t', 2)).rejects.toMatchObject({ code: 'SHARDLINE_CLIENT_CLOSED' });
   });
 

@@ -30,7 +30,7 @@ import { DEFAULT_OUTBOX, Outbox, type OutboxLimits, type PublishResult } from '.
 import { graceTimeout } from './timers.js';
 import { replyError, Session, type SessionHost } from './session.js';
 import { Subscription, type PublicationHandler } from './subscription.js';
-import type { Hello } from './wire.js';
+import { SUBPROTOCOL, type Hello } from './wire.js';
 
 export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'closed';
 
@@ -47,6 +47,8 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Reply timeout of the application-level ping, ms. Default 10,000. */
   pingTimeoutMs?: number;
+  /** Ping at least this often, s (a dead link is found within pingSec + pingTimeoutMs). Default: the server's pingSec (hello). */
+  pingSec?: number;
   /** A connection must live this long after hello before the failure counter resets, ms. Default 5,000. */
   minUptimeMs?: number;
   /** Outbox bounds. Default 1,000 messages, 1 MiB, 3 attempts. */
@@ -76,7 +78,7 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
   readonly backoff: BackoffOptions;
   readonly #connectTimeoutMs: number;
   readonly requestTimeoutMs: number;
-  readonly #pingTimeoutMs: number;
+  readonly #ping: { sec: number | undefined; timeoutMs: number };
   readonly #minUptimeMs: number;
   readonly #net: NetworkEnv;
   readonly #reconnectWhileHidden: boolean;
@@ -106,7 +108,7 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
-    this.#pingTimeoutMs = opts.pingTimeoutMs ?? 10_000;
+    this.#ping = { sec: opts.pingSec, timeoutMs: opts.pingTimeoutMs ?? 10_000 };
     this.#minUptimeMs = opts.minUptimeMs ?? 5_000;
     this.outbox = new Outbox({ ...DEFAULT_OUTBOX, ...opts.outbox });
     this.#net = opts.network === null ? NO_NETWORK : (opts.network ?? browserNetwork());
@@ -265,13 +267,13 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
     if (this.#gen !== gen || this.#stateNow !== 'connecting') return; // a listener closed the client
     let ws: WebSocketLike;
     try {
-      ws = new this.#WS(this.url);
+      ws = new this.#WS(this.url, [SUBPROTOCOL]);
     } catch (err) {
       this.emit('error', new ClientError(ClientErrorCode.BAD_ARGUMENT, `WebSocket constructor threw: ${String(err)}`, { cause: err }));
       this.#shutdown(undefined, ABNORMAL, 'bad url');
       return;
     }
-    const session = new Session(this, ws, this.#pingTimeoutMs);
+    const session = new Session(this, ws, this.#ping);
     this.#session = session;
     this.#cancelConnect = graceTimeout(() => session.drop(ABNORMAL, 'connect timeout'), this.#connectTimeoutMs);
   }

@@ -20,12 +20,13 @@ export interface WebSocketLike {
 }
 
 /**
- * What the `WebSocket` option accepts: any constructor taking a URL whose
+ * What the `WebSocket` option accepts: any constructor taking a URL and
+ * subprotocols whose
  * instances behave like WebSocketLike (the browser's, `ws`'s). Typed loosely
  * so `ws` can be passed without a cast.
  */
-export type WebSocketConstructor = new (url: string) => object;
-type SocketCtor = new (url: string) => WebSocketLike;
+export type WebSocketConstructor = new (url: string, protocols: string[]) => object;
+type SocketCtor = new (url: string, protocols: string[]) => WebSocketLike;
 
 /** window-like: online/offline events; document-like: visibilitychange. */
 export interface EventTargetLike {

@@ -62,12 +62,13 @@ export class Session {
 
   readonly #host: SessionHost;
   readonly #ws: WebSocketLike;
-  readonly #pingTimeoutMs: number;
+  readonly #pingOpts: { sec: number | undefined; timeoutMs: number };
 
-  constructor(host: SessionHost, ws: WebSocketLike, pingTimeoutMs: number) {
+  /** `ping.sec`: the client's own interval, used when shorter than the server's. */
+  constructor(host: SessionHost, ws: WebSocketLike, ping: { sec: number | undefined; timeoutMs: number }) {
     this.#host = host;
     this.#ws = ws;
-    this.#pingTimeoutMs = pingTimeoutMs;
+    this.#pingOpts = ping;
     ws.onopen = noop; // the hello, not the open, makes a connection
     ws.onerror = noop; // a close event always follows, with the code
     ws.onmessage = (ev) => {
@@ -224,12 +225,14 @@ export class Session {
   }
 
   #ping(): void {
-    const sec = this.hello?.pingSec ?? 0;
+    const server = this.hello?.pingSec ?? 0;
+    const own = this.#pingOpts.sec;
+    const sec = own !== undefined && own > 0 && (server <= 0 || own < server) ? own : server;
     if (sec <= 0) return;
     // The interval's lateness does not matter (a late ping is still a ping); its reply's does.
     const cancel = graceTimeout(
       () => {
-        const dead = graceTimeout(() => this.drop(ABNORMAL, 'ping timeout'), this.#pingTimeoutMs);
+        const dead = graceTimeout(() => this.drop(ABNORMAL, 'ping timeout'), this.#pingOpts.timeoutMs);
         this.onEnd(dead);
         this.call({ ping: 1 }, () => (dead(), this.#ping()), noop);
       },

@@ -36,6 +36,8 @@ export type ServerFrame =
   | { type: 'other' };
 
 export const PROTOCOL_VERSION = 1;
+/** The WebSocket subprotocol that asks the server for protocol v1 (and its hello). */
+export const SUBPROTOCOL = 'shardline.v1';
 
 const DEFAULT_LIMITS: Limits = { maxPayloadBytes: 65_536, maxMessagesPerSecond: 0, idempotencySec: 300 };
 const DEFAULT_PING_SEC = 25;
