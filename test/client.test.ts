@@ -193,10 +193,11 @@ describe('shardline/client against a real server', () => {
     const n = refusing.attempts.length;
     expect(n).toBeGreaterThanOrEqual(3);
     expect(n).toBeLessThanOrEqual(5);
-    const gaps = refusing.attempts.slice(1).map((t, i) => t - refusing.attempts[i]!);
-    for (let i = 1; i < gaps.length; i++) expect(gaps[i]!).toBeGreaterThan(gaps[i - 1]!);
     const delays = x.events.filter((e) => e.name === 'disconnected').map((e) => (e.payload as { reconnectInMs: number }).reconnectInMs);
     expect(delays.slice(0, 4)).toEqual([750, 1000, 1500, 2500]);
+    // Each attempt came no sooner than its backoff after the one before (a busy machine only makes gaps longer).
+    const gaps = refusing.attempts.slice(1).map((t, i) => t - refusing.attempts[i]!);
+    gaps.forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual(delays[i]! - 5));
     expect(x.client.state).not.toBe('closed');
   });
 });
