@@ -201,9 +201,9 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
     this.#shutdown(undefined, NORMAL, 'client closed');
   }
 
-  // ---- SessionHost: what a session calls back ----
+  // ---- SessionHost: what a session calls back (internal, not for apps) ----
 
-  /** The session got its hello and the resubscribes are answered. */
+  /** @internal The session got its hello and the resubscribes are answered. */
   connected(s: Session, hello: Hello): void {
     if (this.#session !== s) return;
     this.#cancelConnect();
@@ -218,7 +218,7 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
     for (const r of [...this.#waiting]) if (r.sentOn !== s) ((r.sentOn = s), r.send(s));
   }
 
-  /** The session's socket ended (closed by the server, or dropped by us). */
+  /** @internal The session's socket ended (closed by the server, or dropped by us). */
   ended(s: Session, code: number, reason: string): void {
     if (this.#session !== s) return;
     this.#session = undefined;
@@ -241,6 +241,7 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
     this.#cancelReconnect = graceTimeout(() => this.#redial(), delay, Number.POSITIVE_INFINITY);
   }
 
+  /** @internal A listener or handler threw: reported as an `error` event. */
   listenerFailed(err: unknown, where: string): void {
     const e = new ClientError(ClientErrorCode.LISTENER_FAILED, `a listener of ${where} threw: ${String(err)}`, { cause: err });
     if (where === 'error') return; // an error listener that throws must not loop
