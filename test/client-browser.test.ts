@@ -1,16 +1,19 @@
 /**
  * The prebuilt browser file in headless Chromium: a page loads it, connects,
- * subscribes, recovers after its link is cut, survives a drain of the server
- * it was on, and stays quiet while the browser is offline.
+ * subscribes, recovers after its link is cut, survives a drain of the node it
+ * was on (moving to the other node on the same Redis, and recovering what was
+ * published meanwhile), and stays quiet while the browser is offline.
  */
-import { describe, expect, it } from 'vitest';
-import { next, openClient } from './helpers/client-lib.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { next, openClient, startSlowServer } from './helpers/client-lib.js';
 import { launchChromium, servePage } from './helpers/browser.js';
-import { configFile, startServer } from './helpers/server.js';
+import { startRedis } from './helpers/redis.js';
+import { configFile } from './helpers/server.js';
 import { startProxy } from './helpers/tcp-proxy.js';
 
-/** The built-in app (protocol v1) with history on every topic. */
-const start = (): ReturnType<typeof startServer> => startServer(['--config', configFile({ shards: 2, history: [{ match: '**', size: 100, ttlSec: 300 }] })]);
+/** A node: the built-in app (protocol v1) with history on every topic, on the Redis at `redisUrl`. */
+const start = (redisUrl: string): ReturnType<typeof startSlowServer> =>
+  startSlowServer(['--config', configFile({ shards: 1, broker: { type: 'redis', url: redisUrl }, history: [{ match: '**', size: 100, ttlSec: 300 }] })]);
 
 /** The page: everything the client reports goes into window.__log for the test to read. */
 const page = (wsUrl: string): string => `<!doctype html><meta charset="utf-8"><title>shardline client</title>
@@ -33,7 +36,9 @@ interface PageLog {
 
 describe('shardline/client in headless Chromium', () => {
   it('connects, subscribes, recovers after a cut, survives a drain, and waits for online', async () => {
-    const a = await start();
+    const redis = await startRedis();
+    onTestFinished(() => redis.stop());
+    const [a, b] = await Promise.all([start(redis.url), start(redis.url)]);
     const proxy = await startProxy(a.port);
     const context = await launchChromium();
     const tab = await context.newPage();
@@ -66,17 +71,19 @@ describe('shardline/client in headless Chromium', () => {
     expect(l.subscribed[1]).toBe(true);
     expect(l.got.map((g) => g.data)).toEqual([1, 2, 3, 4, 5, 6]);
 
-    // The server the page is on drains (SIGTERM, 1001); a new one takes its place.
-    const b = await start();
-    proxy.target = b.port;
-    a.signal('SIGTERM');
-    l = await waitLog((x) => x.subscribed.length === 3, 'the page to resubscribe on the new server');
-    expect(l.events.some((e) => e.name === 'disconnected' && e.code === 1001)).toBe(true);
-    expect(l.subscribed[2]).toBe(false); // another history: the app is told to reload
+    // The node the page is on drains (SIGTERM, 1001); the balancer sends it to B, on the same Redis.
     const pubB = openClient(`ws://127.0.0.1:${b.port}/`);
     await next(pubB.client, 'connected');
-    await pubB.client.publish('news', 'on b');
-    l = await waitLog((x) => x.got.some((g) => g.data === 'on b'), 'a publication through the new server');
+    proxy.target = b.port;
+    a.signal('SIGTERM');
+    await waitLog((x) => x.events.some((e) => e.name === 'disconnected' && e.code === 1001), 'the drain close');
+    for (let i = 7; i <= 9; i++) await pubB.client.publish('news', i); // while the page moves
+    l = await waitLog((x) => x.subscribed.length === 3 && x.got.length >= 9, 'the page to recover on node B');
+    expect(l.subscribed[2]).toBe(true);
+    await pubB.client.publish('news', 10);
+    l = await waitLog((x) => x.got.length >= 10, 'a live publication on node B');
+    expect(l.got.map((g) => g.data)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(l.got.map((g) => g.offset)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
 
     // Offline: the page drops its socket and does not dial until online again.
     const acceptedBefore = proxy.accepted;

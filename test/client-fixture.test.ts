@@ -6,13 +6,13 @@
  * closes, drain.spreadMs).
  */
 import { describe, expect, it } from 'vitest';
-import { next, openClient, until } from './helpers/client-lib.js';
-import { FIXTURES, startServer, type ServerProcess } from './helpers/server.js';
+import { next, openClient, startSlowServer, until } from './helpers/client-lib.js';
+import { FIXTURES, type ServerProcess } from './helpers/server.js';
 
 const url = (port: number): string => `ws://127.0.0.1:${port}/`;
 
 function start(): Promise<ServerProcess> {
-  return startServer(['--app', `${FIXTURES}v1-lite.mjs`, '--shards', '1']);
+  return startSlowServer(['--app', `${FIXTURES}v1-lite.mjs`, '--shards', '1']);
 }
 
 describe('shardline/client against a server that misbehaves on cue', () => {

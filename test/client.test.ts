@@ -5,19 +5,20 @@
  * without duplicates, dead links, a server refusing upgrades, terminal codes.
  * test/client-fixture.test.ts covers what needs a server to misbehave on cue.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { type PublicationContext, type SubscribedEvent } from '../src/client/index.js';
-import { next, openClient, until } from './helpers/client-lib.js';
+import { next, openClient, startSlowServer, until } from './helpers/client-lib.js';
+import { startRedis } from './helpers/redis.js';
 import { startRefusingServer } from './helpers/refusing-server.js';
-import { configFile, startServer, type ServerProcess } from './helpers/server.js';
+import { configFile, type ServerProcess } from './helpers/server.js';
 import { startProxy } from './helpers/tcp-proxy.js';
 
 const url = (port: number): string => `ws://127.0.0.1:${port}/`;
 
 /** The built-in app with history on every topic; `config` adds or overrides keys. */
 function start(extra: string[] = [], config: Record<string, unknown> = {}): Promise<ServerProcess> {
-  const file = configFile({ shards: 2, history: [{ match: '**', size: 100, ttlSec: 300 }], ...config });
-  return startServer(['--config', file, ...extra]);
+  const file = configFile({ shards: 1, history: [{ match: '**', size: 100, ttlSec: 300 }], ...config });
+  return startSlowServer(['--config', file, ...extra]);
 }
 
 interface Got {
@@ -76,6 +77,34 @@ describe('shardline/client against a real server', () => {
     await until(() => got.length === 2, 'the publication after the reconnect');
     expect(got).toEqual(['before', 'after']);
     expect(rec.count('closed')).toBe(0);
+  });
+
+  it('recovers across a drain, on another node sharing the same Redis: every publication once, recovered:true', async () => {
+    const redis = await startRedis();
+    onTestFinished(() => redis.stop());
+    const fleet = { broker: { type: 'redis', url: redis.url } };
+    const [a, b] = await Promise.all([start([], fleet), start([], fleet)]);
+    const proxy = await startProxy(a.port); // the load balancer
+    const x = openClient(url(proxy.port));
+    const got: number[] = [];
+    const sub = x.client.subscribe('fleet', (d) => got.push(d as number));
+    await next(x.client, 'connected');
+    const pub = openClient(url(b.port)); // publishes on the node that stays
+    await next(pub.client, 'connected');
+    for (let i = 1; i <= 3; i++) await pub.client.publish('fleet', i);
+    await until(() => got.length === 3, 'three publications through node A');
+    proxy.target = b.port; // A is draining: the balancer sends new connections to B
+    const disconnected = next(x.client, 'disconnected');
+    a.signal('SIGTERM');
+    expect((await disconnected).code).toBe(1001);
+    for (let i = 4; i <= 8; i++) await pub.client.publish('fleet', i); // while x moves
+    const recovered = new Promise<SubscribedEvent>((r) => sub.on('subscribed', r));
+    await next(x.client, 'connected');
+    expect((await recovered).recovered).toBe(true);
+    await pub.client.publish('fleet', 9);
+    await until(() => got.length >= 9, 'nine publications');
+    expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect((await a.exited).code).toBe(0);
   });
 
   it('recovers the publications missed while the link was cut, each once and in order', async () => {

@@ -2,6 +2,7 @@
 import WebSocket from 'ws';
 import { onTestFinished } from 'vitest';
 import { createClient, type Client, type ClientEvents, type ClientOptions } from '../../src/client/index.js';
+import { runCli, type ServerProcess } from './server.js';
 
 export interface Recorded {
   client: Client;
@@ -35,4 +36,14 @@ export function next<K extends keyof ClientEvents>(c: Client, name: K, timeoutMs
     const timer = setTimeout(() => (off(), reject(new Error(`no ${String(name)} event within ${timeoutMs} ms`))), timeoutMs);
     const off = c.on(name, (p) => (clearTimeout(timer), off(), resolve(p)));
   });
+}
+
+/**
+ * startServer with a longer wait for `ready` (60 s): with seven engineers'
+ * jobs on two cores a server start has taken over 15 s here. Port 0.
+ */
+export async function startSlowServer(args: string[]): Promise<ServerProcess> {
+  const proc = await runCli(['start', '--port', '0', '--host', '127.0.0.1', ...args], { waitReady: false });
+  proc.port = (await proc.waitForLog((l) => l.msg === 'ready', 60_000)).port as number;
+  return proc;
 }
