@@ -58,8 +58,9 @@ function track(i) {
       st.disconnectedAt = 0;
     }
   });
-  st.client.on('disconnected', ({ code }) => {
+  st.client.on('disconnected', ({ code, reason }) => {
     st.codes[code] = (st.codes[code] ?? 0) + 1;
+    st.lastClose = `${code} ${reason}`;
     if (st.disconnectedAt === 0) st.disconnectedAt = Date.now();
   });
   st.client.on('error', () => st.errors++);
@@ -110,6 +111,8 @@ process.on('message', (msg) => {
         outages: states.flatMap((s) => s.outages),
         reconnects: states.flatMap((s) => s.reconnects),
         codes,
+        // Why the clients that are not connected now are not: state and their last close.
+        stragglers: states.filter((s) => s.client.state !== 'connected').slice(0, 20).map((s) => `${s.client.state}: ${s.lastClose ?? 'never connected'}`),
         latency,
       });
       return;

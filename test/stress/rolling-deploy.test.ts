@@ -42,6 +42,7 @@ interface Report {
   outages: number[];
   reconnects: number[];
   codes: Record<string, number>;
+  stragglers: string[];
   latency: Record<'quiet' | 'roll' | 'after', number[]>;
 }
 
@@ -188,7 +189,7 @@ describe('rolling deploy of a fleet', () => {
           const r = await report();
           const connected = r.reduce((a, x) => a + x.connected, 0);
           if (connected === CLIENTS) return r.reduce((a, x) => a + x.outages.length, 0) - outagesBefore;
-          if (Date.now() - signalledAt > 60_000) throw new Error(`clients not back: ${connected} of ${CLIENTS}`);
+          if (Date.now() - signalledAt > 60_000) throw new Error(`clients not back: ${connected} of ${CLIENTS}; some of the others: ${JSON.stringify(r.flatMap((x) => x.stragglers).slice(0, 20))}`);
           await sleep(100);
         }
       })();
