@@ -41,7 +41,12 @@ export interface ClientOptions {
   random?: () => number;
   /** Failure backoff, ms: default floor 500, cap 20,000. */
   backoff?: Partial<BackoffOptions>;
-  /** From dial to connected (socket open, hello, resubscribes answered), ms. Default 10,000. */
+  /**
+   * From dial to connected (socket open, hello, resubscribes answered), ms,
+   * restarted by every frame that arrives meanwhile: a recovery that is slow
+   * but moving (a node replaying to hundreds of clients after a drain) is not
+   * cut and restarted from scratch; a server that says nothing is. Default 10,000.
+   */
   connectTimeoutMs?: number;
   /** Reply timeout of request(), ms. Default 10,000. */
   requestTimeoutMs?: number;
@@ -218,6 +223,13 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
     for (const r of [...this.#waiting]) if (r.sentOn !== s) ((r.sentOn = s), r.send(s));
   }
 
+  /** @internal A frame arrived before `connected`: restart the connect timeout. */
+  progress(s: Session): void {
+    if (this.#session !== s) return;
+    this.#cancelConnect();
+    this.#armConnect(s);
+  }
+
   /** @internal The session's socket ended (closed by the server, or dropped by us). */
   ended(s: Session, code: number, reason: string): void {
     if (this.#session !== s) return;
@@ -276,7 +288,11 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
     }
     const session = new Session(this, ws, this.#ping);
     this.#session = session;
-    this.#cancelConnect = graceTimeout(() => session.drop(ABNORMAL, 'connect timeout'), this.#connectTimeoutMs);
+    this.#armConnect(session);
+  }
+
+  #armConnect(s: Session): void {
+    this.#cancelConnect = graceTimeout(() => s.drop(ABNORMAL, 'connect timeout'), this.#connectTimeoutMs);
   }
 
   /** The reconnect timer fired: dial, unless the browser is offline or the page hidden (then wait for the signal). */

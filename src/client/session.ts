@@ -32,6 +32,8 @@ export interface SessionHost {
   readonly outbox: Outbox;
   readonly subs: Map<string, Subscription>;
   connected(s: Session, hello: Hello): void;
+  /** A frame arrived before `connected`: the connection is slow, not dead. */
+  progress(s: Session): void;
   ended(s: Session, code: number, reason: string): void;
   listenerFailed(err: unknown, where: string): void;
   emit(event: 'error', err: ClientError): void;
@@ -59,6 +61,8 @@ export class Session {
   #done = false;
   /** Resubscribes of the first batch not yet answered. */
   #batchLeft = 0;
+  /** The client was told `connected`. */
+  #isReady = false;
 
   readonly #host: SessionHost;
   readonly #ws: WebSocketLike;
@@ -168,6 +172,7 @@ export class Session {
   }
 
   #frame(text: string): void {
+    if (!this.#isReady) this.#host.progress(this);
     const f = parseFrame(text);
     if (this.hello === undefined) {
       // Nothing is sent before the hello, so nothing else can come first.
@@ -219,6 +224,7 @@ export class Session {
 
   #ready(): void {
     if (this.#done || this.hello === undefined) return;
+    this.#isReady = true;
     this.flushOutbox();
     this.#host.connected(this, this.hello);
     if (!this.#done) this.#ping();
