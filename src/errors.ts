@@ -152,3 +152,10 @@ export function truncateReason(reason: string): string {
   while (Buffer.byteLength(out) > MAX_CLOSE_REASON_BYTES || out.endsWith('\uFFFD')) out = out.slice(0, -1);
   return out;
 }
+
+/**
+ * Codes of errors raised inside `shardline/client`: kept in a file of their
+ * own so the browser bundle takes them without this catalogue's server parts,
+ * and re-exported here so this file still lists every code.
+ */
+export { ClientErrorCode } from './client/error-codes.js';
