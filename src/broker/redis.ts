@@ -109,8 +109,8 @@ export class RedisBroker implements Broker {
     try {
       await withTimeout(
         (async () => {
-          await this.pub.connect();
-          await this.sub.start();
+          // Independent connections: connect both at once (start-up time on a loaded host).
+          await Promise.all([this.pub.connect(), this.sub.start()]);
         })(),
         this.cfg.connectTimeoutMs,
         `connect to ${where}`,
