@@ -117,7 +117,7 @@ export async function runNode(argv: string[], opts: { waitReady?: boolean; env?:
     },
   };
   if (opts.waitReady !== false) {
-    const ready = await waitForLog((l) => l.msg === 'ready');
+    const ready = await waitForLog((l) => l.msg === 'ready', 60_000); // a loaded 2-core machine can take 20 s to load uWS in every shard
     proc.port = ready.port as number;
   }
   return proc;
