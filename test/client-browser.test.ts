@@ -52,7 +52,7 @@ describe('shardline/client in headless Chromium', () => {
       for (;;) {
         last = await log();
         if (pred(last)) return last;
-        if (performance.now() - start > 15_000) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
+        if (performance.now() - start > 45_000) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     };
