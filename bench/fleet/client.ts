@@ -110,7 +110,7 @@ class Subscribers {
     } else if (msg.type === 'error') {
       process.stderr.write(`fleet-fanout: subscriber thread ${i}: ${msg.message}\n`);
     }
-    this.inbox[i]?.push(msg);
+    if (msg.type !== 'progress') this.inbox[i]?.push(msg); // progress is only ever read as the watermark
     const w = this.waiters;
     this.waiters = [];
     for (const wake of w) wake();

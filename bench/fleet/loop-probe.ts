@@ -5,9 +5,13 @@
  * shardline that is the primary (broker, sequencer, routing between shards),
  * for Socket.IO the whole server.
  *
- * SIGUSR2: print `{"msg":"loop-probe","p50Ms","p99Ms","maxMs","utilization"}`
- * for the time since the previous SIGUSR2 (or the start) and start over.
+ * SIGWINCH: print `{"msg":"loop-probe","p50Ms","p99Ms","maxMs","utilization"}`
+ * for the time since the previous SIGWINCH (or the start) and start over.
  * Worker threads (shardline's shards) are left alone.
+ *
+ * Why SIGWINCH: its default action is to ignore it, and no server here uses
+ * it (stdout is a pipe, not a terminal). SIGUSR1 starts Node's inspector, and
+ * SIGUSR2 is nodemon's restart signal, on which shardline drains.
  */
 import { isMainThread } from 'node:worker_threads';
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
@@ -18,7 +22,7 @@ if (isMainThread) {
   const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   delay.enable();
   let elu: EventLoopUtilization = performance.eventLoopUtilization();
-  process.on('SIGUSR2', () => {
+  process.on('SIGWINCH', () => {
     // The histogram holds whole timer intervals (about RESOLUTION_MS when idle): the lag is what exceeds it.
     const ms = (ns: number): number => Math.max(0, Math.round(ns / 1e4) / 100 - RESOLUTION_MS);
     const used = performance.eventLoopUtilization(elu);

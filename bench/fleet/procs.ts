@@ -145,7 +145,7 @@ export function threadCpuMs(): number {
 /** Asks a process preloaded with loop-probe.ts for its figures since the last ask. */
 export async function readLoopProbe(proc: Proc): Promise<Record<string, unknown> | null> {
   const before = proc.logs.length;
-  proc.child.kill('SIGUSR2');
+  proc.child.kill('SIGWINCH');
   for (let i = 0; i < 100; i++) {
     const line = proc.logs.slice(before).find((l) => l.msg === 'loop-probe');
     if (line !== undefined) return line;
