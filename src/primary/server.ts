@@ -221,7 +221,7 @@ export class ShardlineServer {
             },
           );
     this.tasksLoaded = Promise.all([this.tasksLoaded, metricsBound]).then(() => {});
-        this.heartbeats = new HeartbeatMonitor(this.shared, HUNG_AFTER_MS, (hb, hung, silentMs) => this.onHeartbeat(hb, hung, silentMs));
+    this.heartbeats = new HeartbeatMonitor(this.shared, HUNG_AFTER_MS, (hb, hung, silentMs) => this.onHeartbeat(hb, hung, silentMs));
     this.heartbeatTimer = setInterval(() => this.heartbeats.tick(), HEARTBEAT_CHECK_MS).unref();
     this.health = startPrimaryHealth(config.health, {
       readiness: () => (['starting', 'ready', 'draining'] as const)[Atomics.load(this.shared, Slot.PHASE)] ?? 'draining',
