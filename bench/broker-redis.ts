@@ -110,14 +110,34 @@ async function measure(port: number): Promise<void> {
   const after = Number(/used_memory:(\d+)/.exec(await raw.info('memory'))?.[1]);
   const perTopic = (after - before) / 1000;
 
-  const row = (name: string, xs: number[]) => console.log(`${name.padEnd(46)} ${Math.round(median(xs)).toLocaleString('en-US').padStart(9)} /s   (rounds: ${xs.map((x) => Math.round(x)).join(', ')})`);
-  console.log(`Redis broker, one redis-server, ${N.toLocaleString('en-US')} publications of 100 B per run, ${IN_FLIGHT} in flight, median of ${ROUNDS}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} cores`);
+  const row = (name: string, xs: number[]) =>
+    console.log(`${name.padEnd(46)} ${Math.round(median(xs)).toLocaleString('en-US').padStart(9)} /s   (rounds: ${xs.map((x) => Math.round(x)).join(', ')})`);
+  console.log(
+    `Redis broker, one redis-server, ${N.toLocaleString('en-US')} publications of 100 B per run, ${IN_FLIGHT} in flight, median of ${ROUNDS}; load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} on ${cpus().length} cores`,
+  );
   row('baseline: bare node-redis SPUBLISH', out.spublish);
   row('RedisBroker.publish, no history', out.plain);
   row('RedisBroker.publish, history (size 100)', out.history);
   row('deliveries to the subscribing broker (no hist.)', out.deliveries);
-  console.log(`Redis memory per history topic (100 x 100 B kept): ${(perTopic / 1024).toFixed(1)} KiB; broker process RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
-  console.log(JSON.stringify({ bench: 'broker-redis', node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, loadavg: loadavg(), n: N, inFlight: IN_FLIGHT, rounds: ROUNDS, medians: { spublish: median(out.spublish), plain: median(out.plain), history: median(out.history), deliveries: median(out.deliveries) }, redisBytesPerHistoryTopic: perTopic }));
+  console.log(
+    `Redis memory per history topic (100 x 100 B kept): ${(perTopic / 1024).toFixed(1)} KiB; broker process RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+  );
+  console.log(
+    JSON.stringify({
+      bench: 'broker-redis',
+      node: process.version,
+      cpu: cpus()[0]?.model,
+      cores: cpus().length,
+      loadavg: loadavg(),
+      n: N,
+      inFlight: IN_FLIGHT,
+      rounds: ROUNDS,
+      medians: { spublish: median(out.spublish), plain: median(out.plain), history: median(out.history), deliveries: median(out.deliveries) },
+      redisBytesPerHistoryTopic: perTopic,
+    }),
+  );
 
   await Promise.all([a.close(2000), b.close(2000)]);
   await raw.close();

@@ -64,7 +64,7 @@ function linePanel(panel: Panel, x0: number): string[] {
   const pw = W - M.left - M.right;
   const ph = H - M.top - M.bottom;
   const n = panel.categories.length;
-  const xAt = (i: number): number => x0 + M.left + (n === 1 ? pw / 2 : (pw * i) / (n - 1) * 0.9 + pw * 0.05);
+  const xAt = (i: number): number => x0 + M.left + (n === 1 ? pw / 2 : ((pw * i) / (n - 1)) * 0.9 + pw * 0.05);
   const yAt = (v: number): number => M.top + ph - (ph * v) / max;
   panel.categories.forEach((c, i) => out.push(`<text x="${xAt(i)}" y="${H - M.bottom + 18}" text-anchor="middle">${esc(c)}</text>`));
   panel.series.forEach((s, si) => {
@@ -72,7 +72,8 @@ function linePanel(panel: Panel, x0: number): string[] {
     const pts = s.values.map((v, i) => (Number.isFinite(v) ? `${xAt(i).toFixed(1)},${yAt(v).toFixed(1)}` : null)).filter((p) => p !== null);
     if (pts.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>`);
     s.values.forEach((v, i) => {
-      if (Number.isFinite(v)) out.push(`<circle cx="${xAt(i).toFixed(1)}" cy="${yAt(v).toFixed(1)}" r="3.5" fill="${color}"><title>${esc(s.name)}: ${label(v)}</title></circle>`);
+      if (Number.isFinite(v))
+        out.push(`<circle cx="${xAt(i).toFixed(1)}" cy="${yAt(v).toFixed(1)}" r="3.5" fill="${color}"><title>${esc(s.name)}: ${label(v)}</title></circle>`);
     });
   });
   return out;

@@ -98,7 +98,16 @@ async function runOnce(name: string, command: string, rep: number): Promise<Run>
     await Promise.all(
       Array.from({ length: opts.threads }, (_, index) => {
         const per = Math.floor(opts.subscribers / opts.threads) + (index < opts.subscribers % opts.threads ? 1 : 0);
-        const init: ClientInit = { port: server.port, subscribers: per, index, threads: opts.threads, topic: TOPIC, size: opts.size, inflight: opts.inflight, shared };
+        const init: ClientInit = {
+          port: server.port,
+          subscribers: per,
+          index,
+          threads: opts.threads,
+          topic: TOPIC,
+          size: opts.size,
+          inflight: opts.inflight,
+          shared,
+        };
         const w = new Worker(CLIENT, { workerData: init });
         workers.push(w);
         return new Promise<void>((resolve, reject) => {
@@ -133,7 +142,7 @@ async function runOnce(name: string, command: string, rep: number): Promise<Run>
       publicationsPerSec: (pubs * 1000) / ms,
       serverUsPerFrame: (serverMs * 1000) / f,
       serverCpuPct: (serverMs * 100) / ms,
-      clientCpuPct: ((client.user + client.system) / 10) / ms,
+      clientCpuPct: (client.user + client.system) / 10 / ms,
       lost,
     };
   } finally {
@@ -178,12 +187,18 @@ const summary = names.map((name) => {
 const base = summary.find((s) => s.server === 'uws-publish');
 console.log('\nmedians:');
 for (const s of summary) {
-  const ratio = base === undefined ? '' : `  ${(s.framesPerSec / base.framesPerSec).toFixed(2)}x uws-publish's frames/s at ${(s.serverUsPerFrame / base.serverUsPerFrame).toFixed(2)}x its CPU per frame`;
+  const ratio =
+    base === undefined
+      ? ''
+      : `  ${(s.framesPerSec / base.framesPerSec).toFixed(2)}x uws-publish's frames/s at ${(s.serverUsPerFrame / base.serverUsPerFrame).toFixed(2)}x its CPU per frame`;
   console.log(
     `  ${s.server.padEnd(14)} ${Math.round(s.framesPerSec).toString().padStart(7)} frames/s  ${s.serverUsPerFrame.toFixed(2)} µs/frame  client CPU ${s.clientCpuPct.toFixed(0)}%  lost ${s.lost}${ratio}`,
   );
 }
 if (values.json !== undefined) {
-  writeFileSync(values.json, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model, options: opts, servers: Object.fromEntries(servers), runs, summary }, null, 2)}\n`);
+  writeFileSync(
+    values.json,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model, options: opts, servers: Object.fromEntries(servers), runs, summary }, null, 2)}\n`,
+  );
 }
 process.exit(summary.some((s) => s.lost > 0) ? 1 : 0);

@@ -81,7 +81,10 @@ async function main(): Promise<void> {
         systems.push(await startSystem(name, redisUrl, values.shardline ?? SHARDLINE_MAIN));
       } catch (err) {
         // e.g. a build without the Redis broker: measure the others and say so.
-        unavailable[name] = String(err).split('\n').find((l) => l.includes('shardline:') || l.includes('Error')) ?? String(err);
+        unavailable[name] =
+          String(err)
+            .split('\n')
+            .find((l) => l.includes('shardline:') || l.includes('Error')) ?? String(err);
         process.stderr.write(`fleet-fanout: ${name} unavailable: ${unavailable[name]}\n`);
       }
     }
@@ -113,10 +116,19 @@ async function main(): Promise<void> {
     cpu: `${cpus()[0]?.model ?? '?'} x ${cpus().length}`,
     loadAverage: loadavg(),
     shardline: values.shardline ?? SHARDLINE_MAIN,
-    options: { ...options, pacedPublicationsPerSec: Object.fromEntries(fanouts.map((f) => [f, pacedRate(f)])), windows: Object.fromEntries(fanouts.map((f) => [f, windowFor(f)])), quick },
+    options: {
+      ...options,
+      pacedPublicationsPerSec: Object.fromEntries(fanouts.map((f) => [f, pacedRate(f)])),
+      windows: Object.fromEntries(fanouts.map((f) => [f, windowFor(f)])),
+      quick,
+    },
     unavailable,
     // Each shardline node's `stopped` line: its broker counters (publishes failed, deliveries dropped) explain a loss.
-    stopped: started.flatMap((s) => s.nodes.filter((n) => n.name.startsWith('shardline')).map((n) => ({ system: s.name, node: n.name, line: n.logs.find((l) => l.msg === 'stopped') ?? null }))),
+    stopped: started.flatMap((s) =>
+      s.nodes
+        .filter((n) => n.name.startsWith('shardline'))
+        .map((n) => ({ system: s.name, node: n.name, line: n.logs.find((l) => l.msg === 'stopped') ?? null })),
+    ),
     runs,
   };
   const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));

@@ -72,12 +72,18 @@ interface Run {
 
 function connectRaw(port: number, onFrame: (buf: Buffer, start: number, len: number) => void): Promise<RawSocket> {
   return new Promise((resolve, reject) => {
-    const raw = openRaw(port, { open: () => resolve(raw), frame: onFrame, closed: () => reject(new Error('closed before the upgrade')) }, { protocol: 'shardline.v1' });
+    const raw = openRaw(
+      port,
+      { open: () => resolve(raw), frame: onFrame, closed: () => reject(new Error('closed before the upgrade')) },
+      { protocol: 'shardline.v1' },
+    );
   });
 }
 
 async function runOnce(name: string): Promise<Run> {
-  const server = await startServerCommand(`${JSON.stringify(process.execPath)} ${nodeArgs} ${JSON.stringify(CLI)} start --port 0 --config ${JSON.stringify(configs[name])}`);
+  const server = await startServerCommand(
+    `${JSON.stringify(process.execPath)} ${nodeArgs} ${JSON.stringify(CLI)} start --port 0 --config ${JSON.stringify(configs[name])}`,
+  );
   const sockets: RawSocket[] = [];
   try {
     let delivered = 0;
@@ -153,6 +159,8 @@ try {
 const med = (name: string, f: (r: Run) => number): number => median(runs.filter((r) => r.server === name).map(f));
 const [plain, history] = [med('plain', (r) => r.publishesPerSec), med('history', (r) => r.publishesPerSec)];
 const [plainCpu, historyCpu] = [med('plain', (r) => r.serverUsPerPublish), med('history', (r) => r.serverUsPerPublish)];
-console.log(`\nmedians: plain ${Math.round(plain)} publications/s (${plainCpu.toFixed(1)} µs each), history ${Math.round(history)} publications/s (${historyCpu.toFixed(1)} µs each)`);
+console.log(
+  `\nmedians: plain ${Math.round(plain)} publications/s (${plainCpu.toFixed(1)} µs each), history ${Math.round(history)} publications/s (${historyCpu.toFixed(1)} µs each)`,
+);
 console.log(`history: ${(history / plain).toFixed(2)}x the publications/s at ${(historyCpu / plainCpu).toFixed(2)}x the server CPU per publication`);
 process.exit(runs.some((r) => r.errors > 0) ? 1 : 0);

@@ -50,7 +50,8 @@ const { values } = parseArgs({
 });
 const total = Number(values.connections);
 const first = Number(values.first);
-if (!(Number.isInteger(total) && Number.isInteger(first) && first > 0 && total > first)) throw new Error('--connections and --first: integers, connections > first > 0');
+if (!(Number.isInteger(total) && Number.isInteger(first) && first > 0 && total > first))
+  throw new Error('--connections and --first: integers, connections > first > 0');
 const node = JSON.stringify(process.execPath);
 const servers: Record<string, string> = {
   shardline: `${node} ${JSON.stringify(CLI)} start --port 0 --host 127.0.0.1 --shards ${Number(values.shards)}`,
@@ -90,7 +91,9 @@ async function openIdle(port: number, count: number, firstAddress: number): Prom
   const opened: Promise<void>[] = [];
   for (let k = 0, left = count; left > 0; k++, left -= PER_PROCESS) {
     const n = Math.min(PER_PROCESS, left);
-    const child = spawn(process.execPath, [RAW_CLIENT, String(port), String(n), `127.0.0.${firstAddress + k}`, String(OPEN_PER_10MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [RAW_CLIENT, String(port), String(n), `127.0.0.${firstAddress + k}`, String(OPEN_PER_10MS)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     children.push(child);
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     opened.push(
@@ -129,7 +132,12 @@ async function measure(name: string): Promise<void> {
     console.log(
       `  ${name.padEnd(10)} RSS ${[{ conns: 0, rss: empty }, ...points].map((p) => `${p.conns}: ${(p.rss / 2 ** 20).toFixed(1)} MiB`).join(', ')}\n` +
         `  ${''.padEnd(10)} ${kb((all - empty) / total)} KiB per connection (all - empty), marginal ${kb((all - warm) / (total - first))} KiB, ` +
-        `slope ${kb(slope(points.map((p) => p.conns), points.map((p) => p.rss)))} KiB (least squares over ${points.length} steps)`,
+        `slope ${kb(
+          slope(
+            points.map((p) => p.conns),
+            points.map((p) => p.rss),
+          ),
+        )} KiB (least squares over ${points.length} steps)`,
     );
   } finally {
     server.child.kill('SIGTERM'); // the drain closes every socket; each raw client exits once all of its are closed
@@ -139,7 +147,9 @@ async function measure(name: string): Promise<void> {
   }
 }
 
-console.log(`idle connections: ${total} (${first} first), node ${process.version}, ${os.cpus()[0]?.model ?? '?'} x ${os.cpus().length}, load ${os.loadavg()[0]?.toFixed(1)}`);
+console.log(
+  `idle connections: ${total} (${first} first), node ${process.version}, ${os.cpus()[0]?.model ?? '?'} x ${os.cpus().length}, load ${os.loadavg()[0]?.toFixed(1)}`,
+);
 for (const name of (values.only as string).split(',')) {
   if (servers[name] === undefined) throw new Error(`--only: no server named ${name}`);
   await measure(name);

@@ -54,7 +54,20 @@ function row(what: string, r: LoadResult, target: number): Row {
 }
 
 async function load(url: string, connections: number, rate: number, inflight: number, threads: number): Promise<LoadResult> {
-  return runLoad({ url, connections, connectRate: 5_000, rate, inflight, durationMs: DURATION_MS, warmupMs: WARMUP_MS, messages: 0, size: 32, threads, processes: 0, localAddresses: [] });
+  return runLoad({
+    url,
+    connections,
+    connectRate: 5_000,
+    rate,
+    inflight,
+    durationMs: DURATION_MS,
+    warmupMs: WARMUP_MS,
+    messages: 0,
+    size: 32,
+    threads,
+    processes: 0,
+    localAddresses: [],
+  });
 }
 
 async function main(): Promise<void> {
@@ -74,7 +87,9 @@ async function main(): Promise<void> {
   } finally {
     await uws.kill();
   }
-  const stall = await startServerCommand(`${JSON.stringify(process.execPath)} ${JSON.stringify(STALL_SERVER)}`, { env: { STALL_MS: '200', STALL_EVERY_MS: '1000' } });
+  const stall = await startServerCommand(`${JSON.stringify(process.execPath)} ${JSON.stringify(STALL_SERVER)}`, {
+    env: { STALL_MS: '200', STALL_EVERY_MS: '1000' },
+  });
   try {
     const url = `ws://127.0.0.1:${stall.port}/`;
     rows.push(row('stall 200 ms/s, open', await load(url, 10, 1_000, 1, 2), 1_000));
@@ -85,9 +100,13 @@ async function main(): Promise<void> {
     await stall.kill();
   }
   process.stdout.write(`${JSON.stringify({ environment: environment(), durationMs: DURATION_MS, warmupMs: WARMUP_MS, rows })}\n\n`);
-  process.stdout.write('| run | model | target msg/s | achieved msg/s | late sends | p50 ms | p99 ms | max ms | client loop | client CPU |\n|---|---|---|---|---|---|---|---|---|---|\n');
+  process.stdout.write(
+    '| run | model | target msg/s | achieved msg/s | late sends | p50 ms | p99 ms | max ms | client loop | client CPU |\n|---|---|---|---|---|---|---|---|---|---|\n',
+  );
   for (const r of rows) {
-    process.stdout.write(`| ${r.what} | ${r.mode} | ${r.target || '-'} | ${r.perSec} | ${r.latePct} % | ${r.p50} | ${r.p99} | ${r.max} | ${Math.round(r.clientLoop * 100)} % | ${r.clientCpu} % |\n`);
+    process.stdout.write(
+      `| ${r.what} | ${r.mode} | ${r.target || '-'} | ${r.perSec} | ${r.latePct} % | ${r.p50} | ${r.p99} | ${r.max} | ${Math.round(r.clientLoop * 100)} % | ${r.clientCpu} % |\n`,
+    );
   }
 }
 

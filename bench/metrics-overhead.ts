@@ -114,11 +114,25 @@ async function runOnce(variant: Variant, round: number, dir: string): Promise<Ru
           );
         }, scrapeMs)
       : undefined;
-  const startLoad = () => spawn(
-    process.execPath,
-    [CLI, 'bench', 'load', '--url', `ws://127.0.0.1:${port}/`, '--connections', args.connections, '--inflight', args.inflight, '--duration', args.duration, '--json'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const startLoad = () =>
+    spawn(
+      process.execPath,
+      [
+        CLI,
+        'bench',
+        'load',
+        '--url',
+        `ws://127.0.0.1:${port}/`,
+        '--connections',
+        args.connections,
+        '--inflight',
+        args.inflight,
+        '--duration',
+        args.duration,
+        '--json',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
   // CPU is sampled over the whole load run (connects are a small, equal share in every variant).
   // It includes the server's timers, which no message causes: at low throughput they dominate.
   const cpu0 = cpuMs(server.pid as number);
@@ -203,7 +217,11 @@ async function main(): Promise<void> {
   const ratio = args.sequential ? summary.on.perSec / summary.off.perSec : median(perRound('on', 'perSec'));
   const cpuRatio = args.sequential ? summary.on.cpuUsPerMsg / summary.off.cpuUsPerMsg : median(perRound('on', 'cpuUsPerMsg'));
   const baselineRatio =
-    summary.baseline === undefined ? undefined : args.sequential ? summary.off.perSec / summary.baseline.perSec : median(perRound('baseline', 'perSec').map((x) => 1 / x));
+    summary.baseline === undefined
+      ? undefined
+      : args.sequential
+        ? summary.off.perSec / summary.baseline.perSec
+        : median(perRound('baseline', 'perSec').map((x) => 1 / x));
   const report = {
     bench: 'metrics-overhead',
     at: new Date().toISOString(),

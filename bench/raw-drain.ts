@@ -78,7 +78,9 @@ async function main(): Promise<void> {
     for (const name of servers) {
       const run = await once(name, r);
       (runs[name] ??= []).push(run);
-      process.stderr.write(`run ${r + 1} ${name}: last frame ${run.lastFrameMs} ms, last closed ${run.lastClosedMs} ms, exit ${run.exitMs} ms, codes ${JSON.stringify(run.codes)}, exit code ${run.exitCode}\n`);
+      process.stderr.write(
+        `run ${r + 1} ${name}: last frame ${run.lastFrameMs} ms, last closed ${run.lastClosedMs} ms, exit ${run.exitMs} ms, codes ${JSON.stringify(run.codes)}, exit code ${run.exitCode}\n`,
+      );
     }
   }
   if (only !== null) return; // a partial run: the per-run lines are the result
@@ -92,7 +94,11 @@ async function main(): Promise<void> {
       return acc;
     }, {});
     const d = done(name);
-    return `| ${name} | ${median(rs.map((x) => x.lastFrameMs))} | ${median(rs.map((x) => x.lastClosedMs))} | ${median(rs.map((x) => x.exitMs))} | ${d} | ${(d / ws).toFixed(2)}x | ${(d / raw).toFixed(2)}x | ${Object.entries(codes).map(([k, v]) => `${k}: ${v}`).join(', ')} | ${rs.map((x) => x.exitCode).join(', ')} |`;
+    return `| ${name} | ${median(rs.map((x) => x.lastFrameMs))} | ${median(rs.map((x) => x.lastClosedMs))} | ${median(rs.map((x) => x.exitMs))} | ${d} | ${(d / ws).toFixed(2)}x | ${(d / raw).toFixed(2)}x | ${Object.entries(
+      codes,
+    )
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ')} | ${rs.map((x) => x.exitCode).join(', ')} |`;
   });
   const table = [
     `Idle drain, ${N.toLocaleString('en-US')} connections from raw-TCP clients (${Math.ceil(N / PER_PROCESS)} processes), median of ${REPEATS}; ms from the SIGTERM:`,
@@ -104,7 +110,10 @@ async function main(): Promise<void> {
   process.stdout.write(`${table}\n`);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const file = join(ROOT, `bench/results/raw-drain-${new Date().toISOString().slice(0, 16).replace(':', '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, connections: N, repeats: REPEATS, runs }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, connections: N, repeats: REPEATS, runs }, null, 2)}\n`,
+  );
   process.stderr.write(`wrote ${file}\n`);
 }
 

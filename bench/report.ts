@@ -104,7 +104,8 @@ export function summarize(drains: DrainRun[], loads: LoadRun[]): Matrix['summary
     };
   });
   // Results written before the second generation of `shardline bench` kept them in `latencyMs`.
-  const p = (r: LoadResult, k: 'p50' | 'p99'): number => (r.latency as LoadResult['latency'] | undefined)?.[k] ?? (r as unknown as { latencyMs: Record<string, number> }).latencyMs[k] ?? NaN;
+  const p = (r: LoadResult, k: 'p50' | 'p99'): number =>
+    (r.latency as LoadResult['latency'] | undefined)?.[k] ?? (r as unknown as { latencyMs: Record<string, number> }).latencyMs[k] ?? NaN;
   const lKeys = [...new Set(loads.map((l) => `${l.size}|${l.server}`))];
   const lSum = lKeys.map((key): LoadSummary => {
     const runs = loads.filter((l) => `${l.size}|${l.server}` === key);
@@ -181,7 +182,9 @@ function targets(m: Matrix): string[] {
   }
   for (const srv of ['shardline-1', 'shardline-2'] as const) {
     const d = drain(srv, 'inflight');
-    out.push(`| 0 replies lost, ${fmt(maxN)} in flight | ${srv} | max ${fmt(d?.repliesLostMax ?? NaN)} | ${mark(d !== undefined && d.failedRuns === 0 && d.repliesLostMax === 0)} |`);
+    out.push(
+      `| 0 replies lost, ${fmt(maxN)} in flight | ${srv} | max ${fmt(d?.repliesLostMax ?? NaN)} | ${mark(d !== undefined && d.failedRuns === 0 && d.repliesLostMax === 0)} |`,
+    );
   }
   for (const srv of ['shardline-1', 'shardline-2'] as const) {
     // Not a stated target, but the same promise at every N of the matrix.
@@ -263,10 +266,16 @@ export function renderCharts(m: Matrix): { drain: string; throughput: string } {
     title,
     yLabel,
     categories: sizes.map((s) => (s >= 1024 ? `${s / 1024} KiB` : `${s} B`)),
-    series: SERVERS.map((server) => ({ name: server, values: sizes.map((s) => pick(m.summary.loads.find((l) => l.server === server && l.size === s) ?? ({} as LoadSummary))) })),
+    series: SERVERS.map((server) => ({
+      name: server,
+      values: sizes.map((s) => pick(m.summary.loads.find((l) => l.server === server && l.size === s) ?? ({} as LoadSummary))),
+    })),
   });
   return {
-    drain: chart('line', [drainPanel('idle', 'Drain, idle connections'), drainPanel('inflight', `Drain, 1 in flight (${String(m.options.handlerMs)} ms handler)`)]),
+    drain: chart('line', [
+      drainPanel('idle', 'Drain, idle connections'),
+      drainPanel('inflight', `Drain, 1 in flight (${String(m.options.handlerMs)} ms handler)`),
+    ]),
     throughput: chart('bar', [
       loadPanel('Echo throughput', 'messages per second', (l) => l.msgsPerSec ?? NaN),
       loadPanel('Server CPU per message', 'µs of CPU (user + system)', (l) => l.cpuUsPerMessage ?? NaN),

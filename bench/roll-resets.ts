@@ -50,7 +50,9 @@ function attempt(port: number): Promise<Outcome> {
       data += d.toString('latin1');
       if (data.includes('\r\n\r\n')) finish(data.startsWith('HTTP/1.1 101') ? 'upgraded' : 'rejected');
     });
-    s.on('error', (e: NodeJS.ErrnoException) => finish(e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'reset' : e.code === 'ECONNREFUSED' ? 'refused' : 'other'));
+    s.on('error', (e: NodeJS.ErrnoException) =>
+      finish(e.code === 'ECONNRESET' || e.code === 'EPIPE' ? 'reset' : e.code === 'ECONNREFUSED' ? 'refused' : 'other'),
+    );
     s.on('close', () => finish('reset')); // closed before any answer: the accept queue was dropped
     s.setTimeout(10_000, () => finish('other'));
   });
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
       const line = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
       buf = buf.slice(nl + 1);
       lines.push(line);
-      for (const w of [...waiters]) if (w.msg === line.msg) (waiters.splice(waiters.indexOf(w), 1), w.resolve(line));
+      for (const w of [...waiters]) if (w.msg === line.msg) waiters.splice(waiters.indexOf(w), 1), w.resolve(line);
     }
   });
   const waitFor = (msg: string): Promise<Record<string, unknown>> =>

@@ -73,7 +73,20 @@ async function loadRun(server: ServerName, size: number, rep: number): Promise<L
     let cpu1 = NaN;
     const t = options.throughput;
     const result: LoadResult = await runLoad(
-      { url: `ws://127.0.0.1:${srv.port}/`, connections: t.connections, connectRate: options.connectRate, rate: 0, durationMs: t.durationMs, warmupMs: 0, messages: 0, size, inflight: t.inflight, threads: options.clientThreads, processes: 0, localAddresses: [] },
+      {
+        url: `ws://127.0.0.1:${srv.port}/`,
+        connections: t.connections,
+        connectRate: options.connectRate,
+        rate: 0,
+        durationMs: t.durationMs,
+        warmupMs: 0,
+        messages: 0,
+        size,
+        inflight: t.inflight,
+        threads: options.clientThreads,
+        processes: 0,
+        localAddresses: [],
+      },
       { onLoadStart: () => (cpu0 = cpuMs(srv.pid)), onLoadEnd: () => (cpu1 = cpuMs(srv.pid)) },
     );
     const serverCpuMs = cpu1 - cpu0;
@@ -162,7 +175,11 @@ function write(matrix: Matrix, fresh = true): void {
     const a = doc.indexOf(begin);
     const b = doc.indexOf(end);
     if (a >= 0 && b > a) {
-      const section = renderMarkdown(matrix, { drainSvg: '../bench/results/drain.svg', throughputSvg: '../bench/results/throughput.svg', source: `../bench/results/${stamp}.json` });
+      const section = renderMarkdown(matrix, {
+        drainSvg: '../bench/results/drain.svg',
+        throughputSvg: '../bench/results/throughput.svg',
+        source: `../bench/results/${stamp}.json`,
+      });
       writeFileSync(docPath, `${doc.slice(0, a + begin.length)}\n${section}\n${doc.slice(b)}`);
     }
   }

@@ -61,7 +61,10 @@ async function client(port: number, mode: Mode): Promise<void> {
     if (open) {
       const n = Number(open[1]);
       while (sockets.length < n) {
-        const batch = Array.from({ length: Math.min(100, n - sockets.length) }, () => new WebSocket(url, { rejectUnauthorized: false, perMessageDeflate: false }));
+        const batch = Array.from(
+          { length: Math.min(100, n - sockets.length) },
+          () => new WebSocket(url, { rejectUnauthorized: false, perMessageDeflate: false }),
+        );
         await Promise.all(batch.map((ws) => once(ws, 'open')));
         sockets.push(...batch);
       }
@@ -79,7 +82,7 @@ function waitLine(child: ChildProcess, pred: (l: string) => boolean): Promise<st
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('timed out waiting for a line')), 600_000);
     rl.on('line', (l) => {
-      if (pred(l)) (clearTimeout(timer), rl.close(), resolve(l));
+      if (pred(l)) clearTimeout(timer), rl.close(), resolve(l);
     });
   });
 }
@@ -90,7 +93,9 @@ async function measure(mode: Mode, dir: string): Promise<{ idleBytes: number; af
   writeFileSync(config, JSON.stringify(mode === 'tls' ? { tls } : {}));
   // A 1 MiB young generation (V8's default grows it to 16 MiB and back per
   // isolate) keeps V8's own swings out of what is measured.
-  const server = spawn(process.execPath, ['--max-semi-space-size=1', CLI, 'start', '--config', config, '--port', '0', '--host', '127.0.0.1', '--shards', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, ['--max-semi-space-size=1', CLI, 'start', '--config', config, '--port', '0', '--host', '127.0.0.1', '--shards', '1'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   try {
     const port = Number(/"port":(\d+)/.exec(await waitLine(server, (l) => l.includes('"ready"')))?.[1]);
     const base = await settledRss(server.pid!, 'min');
@@ -118,22 +123,52 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'shardline-tls-bench-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=bench'], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=bench',
+    ],
+    { stdio: 'pipe' },
+  );
   const runs: Record<Mode, { idleBytes: number; afterEchoBytes: number; baseKiB: number }[]> = { plain: [], tls: [] };
   for (let r = 0; r < REPEATS; r++) {
     for (const mode of ['plain', 'tls'] as const) {
       const m = await measure(mode, dir);
       runs[mode].push(m);
-      console.log(`${mode.padEnd(5)} run ${r + 1}: ${(m.idleBytes / 1024).toFixed(1)} KiB/connection idle, ${(m.afterEchoBytes / 1024).toFixed(1)} KiB after one 16 KiB echo (base RSS ${(m.baseKiB / 1024).toFixed(0)} MiB)`);
+      console.log(
+        `${mode.padEnd(5)} run ${r + 1}: ${(m.idleBytes / 1024).toFixed(1)} KiB/connection idle, ${(m.afterEchoBytes / 1024).toFixed(1)} KiB after one 16 KiB echo (base RSS ${(m.baseKiB / 1024).toFixed(0)} MiB)`,
+      );
     }
   }
   const summary = Object.fromEntries(
-    (['plain', 'tls'] as const).map((mode) => [mode, { idleKiB: median(runs[mode].map((m) => m.idleBytes)) / 1024, afterEchoKiB: median(runs[mode].map((m) => m.afterEchoBytes)) / 1024 }]),
+    (['plain', 'tls'] as const).map((mode) => [
+      mode,
+      { idleKiB: median(runs[mode].map((m) => m.idleBytes)) / 1024, afterEchoKiB: median(runs[mode].map((m) => m.afterEchoBytes)) / 1024 },
+    ]),
   );
-  console.log(`median per connection (${N} connections): plain ${summary.plain!.idleKiB.toFixed(1)} KiB idle / ${summary.plain!.afterEchoKiB.toFixed(1)} KiB after echo; tls ${summary.tls!.idleKiB.toFixed(1)} / ${summary.tls!.afterEchoKiB.toFixed(1)} KiB`);
+  console.log(
+    `median per connection (${N} connections): plain ${summary.plain!.idleKiB.toFixed(1)} KiB idle / ${summary.plain!.afterEchoKiB.toFixed(1)} KiB after echo; tls ${summary.tls!.idleKiB.toFixed(1)} / ${summary.tls!.afterEchoKiB.toFixed(1)} KiB`,
+  );
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const out = join(ROOT, `bench/results/tls-memory-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}.json`);
-  writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, connections: N, payloadBytes: PAYLOAD, repeats: REPEATS, runs, summary }, null, 2)}\n`);
+  writeFileSync(
+    out,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, connections: N, payloadBytes: PAYLOAD, repeats: REPEATS, runs, summary }, null, 2)}\n`,
+  );
   console.log(`wrote ${out}`);
 }
 

@@ -16,5 +16,6 @@ await build({
   // documented API, never a key of a wire frame) are renamed too: about 120
   // bytes gzipped of a 6 KB budget. A name added here must not be a JSON key
   // of protocol v1 nor a member the README documents.
-  mangleProps: /^(markSent|connectionDied|nextDueAt|subscribeLate|flushOutbox|listenerFailed|firstSentAt|notBefore|failAll|onEnd|abandon|applied|refused|expire|ended|progress)$/,
+  mangleProps:
+    /^(markSent|connectionDied|nextDueAt|subscribeLate|flushOutbox|listenerFailed|firstSentAt|notBefore|failAll|onEnd|abandon|applied|refused|expire|ended|progress)$/,
 });

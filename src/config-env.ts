@@ -48,7 +48,18 @@ export interface EnvKey {
 }
 
 type AnySchema = z.core.$ZodType;
-type Def = { type: string; innerType?: AnySchema; in?: AnySchema; shape?: Record<string, AnySchema>; options?: AnySchema[]; element?: AnySchema; values?: unknown[]; entries?: Record<string, string>; checks?: { _zod: { def: { format?: string; check?: string } } }[]; format?: string };
+type Def = {
+  type: string;
+  innerType?: AnySchema;
+  in?: AnySchema;
+  shape?: Record<string, AnySchema>;
+  options?: AnySchema[];
+  element?: AnySchema;
+  values?: unknown[];
+  entries?: Record<string, string>;
+  checks?: { _zod: { def: { format?: string; check?: string } } }[];
+  format?: string;
+};
 
 const def = (s: AnySchema): Def => s._zod.def as unknown as Def;
 
@@ -88,7 +99,7 @@ function leaf(s: AnySchema, path: string[]): EnvKey {
         break;
       case 'literal':
         for (const v of d.values ?? []) {
-          if (typeof v === 'string') (key.words.push(v), add('string'));
+          if (typeof v === 'string') key.words.push(v), add('string');
           else if (typeof v === 'number') add('number');
           else if (typeof v === 'boolean') add('boolean');
         }
@@ -97,7 +108,7 @@ function leaf(s: AnySchema, path: string[]): EnvKey {
         for (const o of d.options ?? []) visit(o);
         break;
       case 'array':
-        if (d.element && def(unwrap(d.element)).type !== 'object') (add('list'), (key.element = leaf(d.element, path)));
+        if (d.element && def(unwrap(d.element)).type !== 'object') add('list'), (key.element = leaf(d.element, path));
         else add('json');
         break;
       default: // objects inside unions or lists, records, anything richer: JSON

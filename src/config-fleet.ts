@@ -40,7 +40,11 @@ export const historyRuleSchema = z.strictObject({
   /** Publications kept per topic. */
   size: z.number().int().min(1).max(100_000),
   /** The history expires this long after the topic's last publication. */
-  ttlSec: z.number().int().min(1).max(30 * 24 * 3600),
+  ttlSec: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 24 * 3600),
 });
 
 export const apiSchema = z.strictObject({
@@ -56,7 +60,10 @@ export const fleetSchemaShape = {
   history: z.array(historyRuleSchema).default([]),
   api: apiSchema.prefault({}),
   /** This node's id in the fleet (hello frames, publication origins); default: host, pid and a random suffix. */
-  nodeId: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -').optional(),
+  nodeId: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . : -')
+    .optional(),
 };
 
 export type BrokerConfig = z.output<typeof brokerSchema>;

@@ -115,7 +115,12 @@ const healthSchema = z.strictObject({
 });
 
 const backpressureSchema = z.strictObject({
-  maxQueueBytes: z.number().int().min(1024).max(2 ** 31).default(DEFAULTS.backpressure.maxQueueBytes),
+  maxQueueBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(2 ** 31)
+    .default(DEFAULTS.backpressure.maxQueueBytes),
   onOverflow: z.enum(['close', 'drop-newest']).default(DEFAULTS.backpressure.onOverflow),
   maxUnackedBytes: z
     .number()
@@ -125,9 +130,24 @@ const backpressureSchema = z.strictObject({
 });
 
 const limitsSchema = z.strictObject({
-  maxPayloadBytes: z.number().int().min(1).max(2 ** 30).default(DEFAULTS.limits.maxPayloadBytes),
-  maxConnections: z.number().int().min(0).max(2 ** 31 - 1).default(DEFAULTS.limits.maxConnections),
-  maxMessagesPerSecond: z.number().int().min(0).max(2 ** 31 - 1).default(DEFAULTS.limits.maxMessagesPerSecond),
+  maxPayloadBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 30)
+    .default(DEFAULTS.limits.maxPayloadBytes),
+  maxConnections: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .default(DEFAULTS.limits.maxConnections),
+  maxMessagesPerSecond: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .default(DEFAULTS.limits.maxMessagesPerSecond),
   shardHeapMb: z
     .number()
     .int()
@@ -431,7 +451,10 @@ export function resolveConfigWithSources(opts: ResolveOptions = {}): ConfigResol
     tls: merged.tls === undefined ? null : resolveTls(merged.tls, baseOf, sourceOf),
     allowedOrigins: merged.allowedOrigins.map((o) => o.toLowerCase()),
     offload: {
-      module: merged.offload.module === undefined ? null : resolveModulePath(merged.offload.module, baseOf('offload.module'), sourceOf('offload.module'), 'offload.module', 'tasks module'),
+      module:
+        merged.offload.module === undefined
+          ? null
+          : resolveModulePath(merged.offload.module, baseOf('offload.module'), sourceOf('offload.module'), 'offload.module', 'tasks module'),
       threads: merged.offload.threads === 'auto' ? availableCpus() : merged.offload.threads,
       maxQueue: merged.offload.maxQueue,
       taskTimeoutMs: merged.offload.taskTimeoutMs,

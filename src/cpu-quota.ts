@@ -53,14 +53,14 @@ export function parseMountinfo(text: string): CgroupMount[] {
     const root = fields[3];
     const mountPoint = fields[4];
     if (root === undefined || mountPoint === undefined) continue;
-    if (fsType === 'cgroup2') mounts.push({ version: 2, root, mountPoint: unescape(mountPoint) });
-    else if (fsType === 'cgroup' && superOptions.split(',').includes('cpu')) mounts.push({ version: 1, root, mountPoint: unescape(mountPoint) });
+    if (fsType === 'cgroup2') mounts.push({ version: 2, root, mountPoint: unescapeOctal(mountPoint) });
+    else if (fsType === 'cgroup' && superOptions.split(',').includes('cpu')) mounts.push({ version: 1, root, mountPoint: unescapeOctal(mountPoint) });
   }
   return mounts;
 }
 
 /** mountinfo escapes spaces and the like as \040 (octal). */
-function unescape(s: string): string {
+function unescapeOctal(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 

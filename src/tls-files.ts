@@ -27,9 +27,7 @@ export const tlsSchema = z.strictObject({
   keyFile: file, // PEM private key of certFile
   passphraseFile: file.optional(), // a file holding the passphrase of the (encrypted) key files
   caFile: file.optional(), // PEM CA bundle for client certificates (uWS does not require one: not mutual TLS)
-  serverNames: z
-    .array(z.strictObject({ name: serverName, certFile: file, keyFile: file }))
-    .optional(), // SNI: another certificate for these names (unique: uWS ignores a second addServerName for a name)
+  serverNames: z.array(z.strictObject({ name: serverName, certFile: file, keyFile: file })).optional(), // SNI: another certificate for these names (unique: uWS ignores a second addServerName for a name)
 });
 
 export type TlsInput = z.output<typeof tlsSchema>;

@@ -30,7 +30,19 @@ async function bench<R>(args: string[]): Promise<{ code: number; report: R }> {
 
 test('bench load reports connects, throughput and latency against a shardline server', async () => {
   const srv = await startServer(['--shards', '2']);
-  const { code, report } = await bench<LoadResult>(['load', '--url', `ws://127.0.0.1:${srv.port}/`, '--connections', '20', '--inflight', '2', '--messages', '2000', '--size', '64']);
+  const { code, report } = await bench<LoadResult>([
+    'load',
+    '--url',
+    `ws://127.0.0.1:${srv.port}/`,
+    '--connections',
+    '20',
+    '--inflight',
+    '2',
+    '--messages',
+    '2000',
+    '--size',
+    '64',
+  ]);
   expect(code).toBe(0);
   expect(report.connections).toMatchObject({ requested: 20, opened: 20, failed: 0 });
   expect(report.messages.sent).toBeGreaterThanOrEqual(2000);

@@ -272,7 +272,10 @@ describe('redis broker when Redis fails', () => {
     const failures: unknown[] = [];
     const stream = (async () => {
       for (let i = 0; !stop; i++) {
-        await a.broker.publish(topics[i % 3] ?? 'k1', String(i), false, { history: H }).then(() => ok++, (e: unknown) => failures.push(e));
+        await a.broker.publish(topics[i % 3] ?? 'k1', String(i), false, { history: H }).then(
+          () => ok++,
+          (e: unknown) => failures.push(e),
+        );
         await sleep(5);
       }
     })();
@@ -333,10 +336,7 @@ describe('redis broker when Redis fails', () => {
     const sleeping = redis.raw('DEBUG SLEEP 4');
     await sleep(100); // the command was written at once from this process; Redis is asleep by now
     const t0 = Date.now();
-    const results = await Promise.allSettled([
-      a.broker.publish('s', 'x', false, { history: H }),
-      a.broker.history('s', { history: H, since: 0, limit: 10 }),
-    ]);
+    const results = await Promise.allSettled([a.broker.publish('s', 'x', false, { history: H }), a.broker.history('s', { history: H, since: 0, limit: 10 })]);
     const took = Date.now() - t0;
     for (const r of results) {
       expect(r.status).toBe('rejected');

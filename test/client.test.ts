@@ -6,7 +6,7 @@
  * test/client-fixture.test.ts covers what needs a server to misbehave on cue.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { type PublicationContext, type SubscribedEvent } from '../src/client/index.js';
+import type { PublicationContext, SubscribedEvent } from '../src/client/index.js';
 import { next, openClient, startSlowServer, until } from './helpers/client-lib.js';
 import { startRedis } from './helpers/redis.js';
 import { startRefusingServer } from './helpers/refusing-server.js';

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ENV_KEYS, configSchema, validateConfig } from '../src/config.js';
 import { RESTORED } from '../src/config-json-schema.js';
 import { CLI, ROOT, configFile } from './helpers/server.js';

@@ -95,7 +95,10 @@ const nearConfig = fc.record(
 );
 
 /** "Billion laughs": nested YAML aliases that expand to 9^9 strings. */
-const LAUGHS = ['a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]', ...'bcdefghi'.split('').map((n, i) => `${n}: &${n} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(', ')}]`)].join('\n');
+const LAUGHS = [
+  'a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]',
+  ...'bcdefghi'.split('').map((n, i) => `${n}: &${n} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(', ')}]`),
+].join('\n');
 
 describe('resolveConfig on arbitrary files', () => {
   it('returns a config or throws SHARDLINE_CONFIG_INVALID starting with the file, for any JSON value', () => {
@@ -117,7 +120,16 @@ describe('resolveConfig on arbitrary files', () => {
           fc.string({ maxLength: 200 }),
           fc.string({ unit: 'binary', maxLength: 100 }),
           // JSON that parses to values JSON.stringify cannot produce.
-          fc.constantFrom('{"port": 1e400}', '{"port": -0}', '{"__proto__": {"port": 1}}', '{"constructor": 1}', '{"drain": {"__proto__": null}}', '\ufeff{}', '', LAUGHS),
+          fc.constantFrom(
+            '{"port": 1e400}',
+            '{"port": -0}',
+            '{"__proto__": {"port": 1}}',
+            '{"constructor": 1}',
+            '{"drain": {"__proto__": null}}',
+            '\ufeff{}',
+            '',
+            LAUGHS,
+          ),
         ),
         fc.constantFrom('.json' as const, '.yaml' as const, '.yml' as const),
         (text, ext) => {
@@ -164,7 +176,12 @@ const STRING_LEAVES = new Set(['host', 'app', 'drain.closeReason', 'backpressure
 /** A value of the wrong type for the leaf (for `shards`, a string other than 'auto'). */
 function wrongType(path: Path): fc.Arbitrary<unknown> {
   const key = path.join('.');
-  const common = [fc.constant(null), fc.boolean(), fc.array(fc.integer(), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 2 })];
+  const common = [
+    fc.constant(null),
+    fc.boolean(),
+    fc.array(fc.integer(), { maxLength: 3 }),
+    fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 2 }),
+  ];
   if (STRING_LEAVES.has(key)) return fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), ...common);
   return fc.oneof(
     fc.string({ maxLength: 10 }).filter((s) => !(key === 'shards' && s === 'auto')),
@@ -198,7 +215,10 @@ const OUT_OF_RANGE: Record<string, fc.Arbitrary<unknown>> = {
 function unknownKey(section: keyof typeof KNOWN): fc.Arbitrary<string> {
   const known: readonly string[] = KNOWN[section];
   return fc
-    .oneof(fc.constantFrom('timeoutMS', 'Port', 'max_payload_bytes', 'constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', ' port'), fc.string({ minLength: 1, maxLength: 12 }))
+    .oneof(
+      fc.constantFrom('timeoutMS', 'Port', 'max_payload_bytes', 'constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', ' port'),
+      fc.string({ minLength: 1, maxLength: 12 }),
+    )
     .filter((k) => !known.includes(k));
 }
 
@@ -221,12 +241,14 @@ function setAt(base: typeof VALID, path: readonly string[], value: unknown): Rec
 }
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc
-    .constantFrom(...LEAVES)
-    .chain((path) => wrongType(path).map((value) => ({ kind: 'wrong type', path: path.join('.'), config: setAt(VALID, path, value) }))),
-  fc
-    .constantFrom(...LEAVES)
-    .chain((path) => (OUT_OF_RANGE[path.join('.')] as fc.Arbitrary<unknown>).map((value) => ({ kind: 'out of range', path: path.join('.'), config: setAt(VALID, path, value) }))),
+  fc.constantFrom(...LEAVES).chain((path) => wrongType(path).map((value) => ({ kind: 'wrong type', path: path.join('.'), config: setAt(VALID, path, value) }))),
+  fc.constantFrom(...LEAVES).chain((path) =>
+    (OUT_OF_RANGE[path.join('.')] as fc.Arbitrary<unknown>).map((value) => ({
+      kind: 'out of range',
+      path: path.join('.'),
+      config: setAt(VALID, path, value),
+    })),
+  ),
   fc
     .constantFrom('drain', 'backpressure', 'limits')
     .chain((section) =>
@@ -234,15 +256,13 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
         .oneof(fc.constant(null), fc.integer(), fc.string({ maxLength: 5 }), fc.array(fc.integer(), { maxLength: 2 }), fc.boolean())
         .map((value) => ({ kind: 'section of the wrong type', path: section, config: setAt(VALID, [section], value) })),
     ),
-  fc
-    .constantFrom<keyof typeof KNOWN>('', 'drain', 'backpressure', 'limits')
-    .chain((section) =>
-      fc.tuple(unknownKey(section), anyValue).map(([key, value]) => ({
-        kind: 'unknown key',
-        path: section === '' ? key : `${section}.${key}`,
-        config: setAt(VALID, section === '' ? [key] : [section, key], value),
-      })),
-    ),
+  fc.constantFrom<keyof typeof KNOWN>('', 'drain', 'backpressure', 'limits').chain((section) =>
+    fc.tuple(unknownKey(section), anyValue).map(([key, value]) => ({
+      kind: 'unknown key',
+      path: section === '' ? key : `${section}.${key}`,
+      config: setAt(VALID, section === '' ? [key] : [section, key], value),
+    })),
+  ),
 );
 
 describe('resolveConfig on mutations of a valid config', () => {
@@ -275,19 +295,25 @@ describe('resolveConfig on mutations of a valid config', () => {
       ['limits', 'maxPayloadBytes', fc.integer({ min: 1, max: 2 ** 31 }).filter((n) => n !== 65_536)],
     ] as const;
     fc.assert(
-      fc.property(fc.constantFrom(...sections).chain(([section, key, value]) => value.map((v) => [section, key, v] as const)), fc.constantFrom('!!omap', '!!set', '!!pairs'), ([section, key, value], tag) => {
-        const body = tag === '!!set' ? `{ ${key} }` : `[ { ${key}: ${value} } ]`;
-        const file = write('.yaml', `port: 9001\n${section}: ${tag} ${body}\n`);
-        const outcome = outcomeOf(file);
-        if (outcome.ok) {
-          const c = resolveConfig({ file }) as unknown as Record<string, Record<string, unknown>>;
-          expect(c[section]?.[key], `${section}: ${tag} ${body} was accepted and ${section}.${key} is ${String(c[section]?.[key])}`).toBe(tag === '!!set' ? undefined : value);
-          expect(tag, `${section}: ${tag} ${body} was accepted`).not.toBe('!!set');
-        } else {
-          expectConfigError(outcome, file);
-          expect(outcome.message.startsWith(`${file}: ${section}`), outcome.message).toBe(true);
-        }
-      }),
+      fc.property(
+        fc.constantFrom(...sections).chain(([section, key, value]) => value.map((v) => [section, key, v] as const)),
+        fc.constantFrom('!!omap', '!!set', '!!pairs'),
+        ([section, key, value], tag) => {
+          const body = tag === '!!set' ? `{ ${key} }` : `[ { ${key}: ${value} } ]`;
+          const file = write('.yaml', `port: 9001\n${section}: ${tag} ${body}\n`);
+          const outcome = outcomeOf(file);
+          if (outcome.ok) {
+            const c = resolveConfig({ file }) as unknown as Record<string, Record<string, unknown>>;
+            expect(c[section]?.[key], `${section}: ${tag} ${body} was accepted and ${section}.${key} is ${String(c[section]?.[key])}`).toBe(
+              tag === '!!set' ? undefined : value,
+            );
+            expect(tag, `${section}: ${tag} ${body} was accepted`).not.toBe('!!set');
+          } else {
+            expectConfigError(outcome, file);
+            expect(outcome.message.startsWith(`${file}: ${section}`), outcome.message).toBe(true);
+          }
+        },
+      ),
       { numRuns: 60 },
     );
   });

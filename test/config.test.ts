@@ -47,7 +47,9 @@ describe('resolveConfig', () => {
     ['shards zero', { shards: 0 }, 'shards'],
   ])('rejects %s naming the key', (_name, data, key) => {
     const file = write('bad.json', JSON.stringify(data));
-    expect(() => resolveConfig({ file })).toThrow(expect.objectContaining({ code: 'SHARDLINE_CONFIG_INVALID', message: expect.stringContaining(`${file}: ${key}:`) }));
+    expect(() => resolveConfig({ file })).toThrow(
+      expect.objectContaining({ code: 'SHARDLINE_CONFIG_INVALID', message: expect.stringContaining(`${file}: ${key}:`) }),
+    );
   });
 });
 
@@ -100,12 +102,7 @@ describe('shardline CLI with bad input', () => {
     expect(stderr).not.toMatch(/\n\s+at /);
   });
 
-  it.each([
-    [['start', '--port', 'x']],
-    [['start', '--bogus']],
-    [['frobnicate']],
-    [['check']],
-  ])('exits 2 on bad arguments %j', async (args) => {
+  it.each([[['start', '--port', 'x']], [['start', '--bogus']], [['frobnicate']], [['check']]])('exits 2 on bad arguments %j', async (args) => {
     const { code, stderr } = await exitOf(args);
     expect(code).toBe(2);
     expect(stderr).toMatch(/^shardline: command line: /);
@@ -125,7 +122,7 @@ describe('shardline CLI with bad input', () => {
     expect(version.logs[0]?.msg).toBe(expected);
   });
 
-  it('warns at start when uWS\'s close-handshake timeout (set by idleTimeoutSec) is longer than drain.timeoutMs', async () => {
+  it("warns at start when uWS's close-handshake timeout (set by idleTimeoutSec) is longer than drain.timeoutMs", async () => {
     const warning = 'a client that vanished can hold the exit past drain.timeoutMs';
     const risky = await startServer(['--shards', '1', '--config', configFile({ idleTimeoutSec: 120 })]);
     expect(risky.logs.find((l) => l.msg.startsWith(warning))).toMatchObject({ closeHandshakeMs: 16_000, drainTimeoutMs: 10_000 });

@@ -70,7 +70,16 @@ describe('cgroup CPU quota', () => {
   });
 
   it('is null with no quota, no cgroup files, or an unreadable /proc', () => {
-    expect(cgroupCpuLimit(tree({ '/proc/self/mountinfo': V1_MOUNT, '/proc/self/cgroup': '4:cpu,cpuacct:/\n', '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us': '-1\n', '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us': '100000\n' }))).toBeNull();
+    expect(
+      cgroupCpuLimit(
+        tree({
+          '/proc/self/mountinfo': V1_MOUNT,
+          '/proc/self/cgroup': '4:cpu,cpuacct:/\n',
+          '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us': '-1\n',
+          '/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us': '100000\n',
+        }),
+      ),
+    ).toBeNull();
     expect(cgroupCpuLimit(tree({ '/proc/self/mountinfo': V2_MOUNT, '/proc/self/cgroup': '0::/\n' }))).toBeNull();
     expect(cgroupCpuLimit(tree({}))).toBeNull();
   });
@@ -101,7 +110,10 @@ describe('cgroup CPU quota', () => {
     const file = configFile({});
     const resolved = async (): Promise<{ shards: number; offload: { threads: number } }> => {
       // The shell moves itself into the cgroup, then becomes node: the quota holds from the first instruction.
-      const { stdout } = await promisify(execFile)('sh', ['-c', `echo $$ > ${join(dir, 'cgroup.procs')} && exec "${process.execPath}" "${CLI}" check --config "${file}"`]);
+      const { stdout } = await promisify(execFile)('sh', [
+        '-c',
+        `echo $$ > ${join(dir, 'cgroup.procs')} && exec "${process.execPath}" "${CLI}" check --config "${file}"`,
+      ]);
       return JSON.parse(stdout) as { shards: number; offload: { threads: number } };
     };
     limit(50_000); // half a CPU: one shard, not zero

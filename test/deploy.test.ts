@@ -19,6 +19,7 @@ const MARGIN_SEC = 5;
 const PENDING = new Set<string>();
 
 /** Parsed YAML, checked field by field. */
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML of several manifest shapes, each field checked by the test
 type Obj = Record<string, any>;
 
 const manifest = (name: string): Obj => parse(readFileSync(join(DEPLOY, 'kubernetes', name), 'utf8')) as Obj;
@@ -76,7 +77,9 @@ describe('deploy files', () => {
     for (const name of Object.keys(env)) expect(known.has(name) || PENDING.has(name), name).toBe(true);
     // The real CLI accepts this environment (what the pod would start with).
     const usable = Object.fromEntries(Object.entries(env).filter(([k]) => known.has(k)));
-    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'check', '--config', configFile({})], { env: { PATH: process.env.PATH ?? '', ...usable } });
+    const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'check', '--config', configFile({})], {
+      env: { PATH: process.env.PATH ?? '', ...usable },
+    });
     expect(JSON.parse(stdout)).toMatchObject({ shards: Number(env.SHARDLINE_SHARDS), drain: { delayMs: Number(env.SHARDLINE_DRAIN_DELAY_MS) } });
   });
 
@@ -93,7 +96,9 @@ describe('deploy files', () => {
 
     const hpa = manifest('hpa.yaml');
     expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
-    expect(hpa.spec.metrics).toEqual([{ type: 'Pods', pods: { metric: { name: 'shardline_connections' }, target: { type: 'AverageValue', averageValue: expect.any(String) } } }]);
+    expect(hpa.spec.metrics).toEqual([
+      { type: 'Pods', pods: { metric: { name: 'shardline_connections' }, target: { type: 'AverageValue', averageValue: expect.any(String) } } },
+    ]);
     expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2); // a drain always has somewhere to send its clients
     // A scale-down drops sockets: it waits far longer than a scale-up.
     expect(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds).toBeGreaterThan(hpa.spec.behavior.scaleUp.stabilizationWindowSeconds * 10);
@@ -120,7 +125,9 @@ describe('deploy files', () => {
   });
 
   it('Dockerfile: exec form only, SIGTERM, a non-root user, and an entry point that exists after the build', () => {
-    const lines = readFileSync(join(DEPLOY, 'docker/Dockerfile'), 'utf8').split('\n').filter((l) => /^[A-Z]+ /.test(l));
+    const lines = readFileSync(join(DEPLOY, 'docker/Dockerfile'), 'utf8')
+      .split('\n')
+      .filter((l) => /^[A-Z]+ /.test(l));
     const of = (cmd: string): string[] => lines.filter((l) => l.startsWith(`${cmd} `)).map((l) => l.slice(cmd.length + 1));
     for (const cmd of ['RUN', 'CMD', 'ENTRYPOINT']) {
       for (const arg of of(cmd)) expect(Array.isArray(JSON.parse(arg)), `${cmd} ${arg}`).toBe(true);

@@ -44,9 +44,7 @@ describe('protocol v1 with the memory broker', () => {
     for (const s of subs) expect(await s.request({ subscribe: 'room.1' })).toMatchObject({ ok: true, offset: 0 });
     const pubA = await connectV1(srv.port);
     const pubB = await connectV1(srv.port);
-    const replies = await Promise.all(
-      range(1, 100).map((i) => (i % 2 === 0 ? pubA : pubB).request({ publish: 'room.1', data: { i } })),
-    );
+    const replies = await Promise.all(range(1, 100).map((i) => (i % 2 === 0 ? pubA : pubB).request({ publish: 'room.1', data: { i } })));
     expect(replies.map((r) => r.offset).sort((a, b) => (a as number) - (b as number))).toEqual(range(1, 100));
     const epoch = replies[0]?.epoch;
     for (const s of subs) {
@@ -82,7 +80,11 @@ describe('protocol v1 with the memory broker', () => {
     expect(offsets(b.pubs.get('room.r') ?? [])).toEqual(range(11, 111));
 
     const other = await connectV1(srv.port);
-    expect(await other.request({ subscribe: 'room.r', since: { offset: 5, epoch: 'another-epoch' } })).toMatchObject({ ok: true, recovered: false, offset: 111 });
+    expect(await other.request({ subscribe: 'room.r', since: { offset: 5, epoch: 'another-epoch' } })).toMatchObject({
+      ok: true,
+      recovered: false,
+      offset: 111,
+    });
     for (let i = 1; i <= 20; i++) await pub.request({ publish: 'tiny.t', data: i });
     const trimmed = await connectV1(srv.port);
     const t = await trimmed.request({ subscribe: 'tiny.t', since: { offset: 3, epoch: sub.epoch } });

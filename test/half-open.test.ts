@@ -33,42 +33,49 @@ function canUseNetns(): boolean {
 }
 
 describe('half-open peer', () => {
-  it.skipIf(!canUseNetns())('a peer that vanished cannot hold the exit past drain.timeoutMs with the default config', async ({ annotate }) => {
-    onTestFinished(() => {
-      for (const cmd of [['link', 'del', HOST_IF], ['netns', 'del', NS]]) {
-        try {
-          ip(...cmd);
-        } catch {
-          // already gone
+  it.skipIf(!canUseNetns())(
+    'a peer that vanished cannot hold the exit past drain.timeoutMs with the default config',
+    async ({ annotate }) => {
+      onTestFinished(() => {
+        for (const cmd of [
+          ['link', 'del', HOST_IF],
+          ['netns', 'del', NS],
+        ]) {
+          try {
+            ip(...cmd);
+          } catch {
+            // already gone
+          }
         }
-      }
-    });
-    ip('netns', 'add', NS);
-    ip('link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NS_IF);
-    ip('link', 'set', NS_IF, 'netns', NS);
-    ip('addr', 'add', `${HOST_ADDR}/30`, 'dev', HOST_IF);
-    ip('link', 'set', HOST_IF, 'up');
-    ip('netns', 'exec', NS, 'ip', 'addr', 'add', `${NS_ADDR}/30`, 'dev', NS_IF);
-    ip('netns', 'exec', NS, 'ip', 'link', 'set', NS_IF, 'up');
+      });
+      ip('netns', 'add', NS);
+      ip('link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NS_IF);
+      ip('link', 'set', NS_IF, 'netns', NS);
+      ip('addr', 'add', `${HOST_ADDR}/30`, 'dev', HOST_IF);
+      ip('link', 'set', HOST_IF, 'up');
+      ip('netns', 'exec', NS, 'ip', 'addr', 'add', `${NS_ADDR}/30`, 'dev', NS_IF);
+      ip('netns', 'exec', NS, 'ip', 'link', 'set', NS_IF, 'up');
 
-    const server = await startServer(['--shards', '1', '--host', '0.0.0.0']);
-    const client = spawn('ip', ['netns', 'exec', NS, process.execPath, `${FIXTURES}netns-client.mjs`, HOST_ADDR, String(server.port)], { cwd: ROOT });
-    onTestFinished(() => {
-      client.kill('SIGKILL');
-    });
-    const first = await createInterface({ input: client.stdout })[Symbol.asyncIterator]().next();
-    expect(String(first.value)).toBe('open');
+      const server = await startServer(['--shards', '1', '--host', '0.0.0.0']);
+      const client = spawn('ip', ['netns', 'exec', NS, process.execPath, `${FIXTURES}netns-client.mjs`, HOST_ADDR, String(server.port)], { cwd: ROOT });
+      onTestFinished(() => {
+        client.kill('SIGKILL');
+      });
+      const first = await createInterface({ input: client.stdout })[Symbol.asyncIterator]().next();
+      expect(String(first.value)).toBe('open');
 
-    ip('link', 'set', HOST_IF, 'down'); // from now on nothing reaches the peer, and nothing comes back
-    const sent = server.signal('SIGTERM');
-    const { code, at } = await server.exited;
-    expect(code).toBe(0);
-    // uWS keeps an ended socket until the peer's FIN or its close-handshake
-    // timeout (8 s with idleTimeoutSec 30, checked on a 4 s tick): the process
-    // exit still comes within the default drain.timeoutMs of 10 s.
-    expect(at - sent).toBeLessThan(10_000);
-    await annotate(`half-open peer: exit 0 ${Math.round(at - sent)} ms after SIGTERM`);
-    const report = server.logs.find((l) => l.msg === 'shard drained');
-    expect(report).toMatchObject({ connectionsClosed: 1, forced: false });
-  }, 30_000);
+      ip('link', 'set', HOST_IF, 'down'); // from now on nothing reaches the peer, and nothing comes back
+      const sent = server.signal('SIGTERM');
+      const { code, at } = await server.exited;
+      expect(code).toBe(0);
+      // uWS keeps an ended socket until the peer's FIN or its close-handshake
+      // timeout (8 s with idleTimeoutSec 30, checked on a 4 s tick): the process
+      // exit still comes within the default drain.timeoutMs of 10 s.
+      expect(at - sent).toBeLessThan(10_000);
+      await annotate(`half-open peer: exit 0 ${Math.round(at - sent)} ms after SIGTERM`);
+      const report = server.logs.find((l) => l.msg === 'shard drained');
+      expect(report).toMatchObject({ connectionsClosed: 1, forced: false });
+    },
+    30_000,
+  );
 });

@@ -95,14 +95,18 @@ describe('behind a real HAProxy', () => {
       haproxy.kill('SIGKILL');
     });
 
-    await until(async () => {
-      try {
-        const s = await stats(sock);
-        return s.get('be/a')?.status === 'UP' && s.get('be/b')?.status === 'UP' && s.get('uws/a')?.status === 'DOWN';
-      } catch {
-        return false;
-      }
-    }, 15_000, `be/a and be/b UP, uws/a DOWN (haproxy: ${haproxyErr})`);
+    await until(
+      async () => {
+        try {
+          const s = await stats(sock);
+          return s.get('be/a')?.status === 'UP' && s.get('be/b')?.status === 'UP' && s.get('uws/a')?.status === 'DOWN';
+        } catch {
+          return false;
+        }
+      },
+      15_000,
+      `be/a and be/b UP, uws/a DOWN (haproxy: ${haproxyErr})`,
+    );
 
     // WebSockets through HAProxy reach both nodes.
     const before: Client[] = [];

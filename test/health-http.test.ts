@@ -71,7 +71,9 @@ describe('health.port', () => {
     const server = await startServer(['--shards', '1', '--config', configFile({ health: { port: 0 } })]);
     const taken = server.logs.find((l) => l.msg === 'ready')?.healthPort as number;
     const { runCli } = await import('./helpers/server.js');
-    const second = await runCli(['start', '--port', '0', '--host', '127.0.0.1', '--shards', '1', '--config', configFile({ health: { port: taken } })], { waitReady: false });
+    const second = await runCli(['start', '--port', '0', '--host', '127.0.0.1', '--shards', '1', '--config', configFile({ health: { port: taken } })], {
+      waitReady: false,
+    });
     const { code } = await second.exited;
     expect(code).not.toBe(0);
     expect(second.stderr()).toContain(`health.port: cannot listen on 127.0.0.1:${taken} (EADDRINUSE)`);

@@ -252,7 +252,9 @@ describe('hostile input', () => {
     // Observed: uWS answers none of them and drops them at its HTTP idle timeout
     // (10 s on a 4 s timer tick: 8-12 s after connect).
     const closedAfter = await Promise.all(raws.map((raw) => within(raw.closed, 16_000)));
-    await annotate(`garbage: ${raws.map((raw, i) => `#${i} status ${statusOf(raw)} closed ${closedAfter[i] === 'timeout' ? 'never' : `${Math.round(closedAfter[i] as number)} ms`}`).join('; ')}`);
+    await annotate(
+      `garbage: ${raws.map((raw, i) => `#${i} status ${statusOf(raw)} closed ${closedAfter[i] === 'timeout' ? 'never' : `${Math.round(closedAfter[i] as number)} ms`}`).join('; ')}`,
+    );
     for (const [i, raw] of raws.entries()) {
       expect(closedAfter[i], `garbage #${i} closed`).not.toBe('timeout');
       const status = statusOf(raw);
@@ -310,7 +312,9 @@ describe('hostile input', () => {
     // partial header bytes, so the connection is dropped 8-12 s after connect.
     const after = await within(raw.closed, 16_000);
     clearInterval(drip);
-    await annotate(`slowloris: ${after === 'timeout' ? 'still open after 15 s' : `cut off ${Math.round(after)} ms after connect`}, ${sent} of ${request.length} bytes sent, answer ${JSON.stringify(raw.data().toString('latin1').slice(0, 40))}`);
+    await annotate(
+      `slowloris: ${after === 'timeout' ? 'still open after 15 s' : `cut off ${Math.round(after)} ms after connect`}, ${sent} of ${request.length} bytes sent, answer ${JSON.stringify(raw.data().toString('latin1').slice(0, 40))}`,
+    );
     expect(after, 'slowloris connection cut off').not.toBe('timeout');
     if (after === 'timeout') return;
     expect(after).toBeLessThan(16_000);
@@ -360,7 +364,14 @@ describe('hostile input', () => {
     await expectEcho(bystander);
     expect(await httpStatus(server.port, '/healthz')).toBe(200);
     const closedAfter = await Promise.all(raws.map((raw) => within(raw.closed, 16_000)));
-    await annotate(requests.map(([what], i) => `${what}: status ${statusOf(raws[i] as Raw)}, closed ${closedAfter[i] === 'timeout' ? 'never' : `${Math.round(closedAfter[i] as number)} ms after connect`}`).join('; '));
+    await annotate(
+      requests
+        .map(
+          ([what], i) =>
+            `${what}: status ${statusOf(raws[i] as Raw)}, closed ${closedAfter[i] === 'timeout' ? 'never' : `${Math.round(closedAfter[i] as number)} ms after connect`}`,
+        )
+        .join('; '),
+    );
     for (const [i, raw] of raws.entries()) {
       const what = (requests[i] as [string, string])[0];
       expect(closedAfter[i], `${what}: closed`).not.toBe('timeout');
@@ -407,7 +418,9 @@ describe('hostile input', () => {
     // next timer tick, ~5-8 s after the last byte.
     const quiet = await within(silent.closed, 12_000);
     const pings = serverFrames(silent.data()).filter((f) => f.opcode === 0x9).length;
-    await annotate(`silent fragment: ${quiet === 'timeout' ? 'still open after 12 s' : `closed ${closeOf(silent).code} ${Math.round(quiet)} ms after connect`}, ${pings} ping(s) seen`);
+    await annotate(
+      `silent fragment: ${quiet === 'timeout' ? 'still open after 12 s' : `closed ${closeOf(silent).code} ${Math.round(quiet)} ms after connect`}, ${pings} ping(s) seen`,
+    );
     expect(quiet, 'silent unfinished fragment closed').not.toBe('timeout');
     if (quiet === 'timeout') return;
     expect(quiet).toBeLessThan(8000 + 2000);

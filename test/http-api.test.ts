@@ -8,7 +8,10 @@ const KEY = 'test-key-0123456789abcdef';
 
 async function apiNode() {
   const apiPort = await freePort();
-  const srv = await startServer(['--config', configFile({ shards: 2, history: [{ match: 'h.*', size: 100, ttlSec: 60 }], api: { port: apiPort, keys: [KEY] } })]);
+  const srv = await startServer([
+    '--config',
+    configFile({ shards: 2, history: [{ match: 'h.*', size: 100, ttlSec: 60 }], api: { port: apiPort, keys: [KEY] } }),
+  ]);
   await srv.waitForLog((l) => l.msg === 'publish API listening');
   const post = async (body: unknown, headers: Record<string, string> = { authorization: `Bearer ${KEY}` }) => {
     const res = await fetch(`http://127.0.0.1:${apiPort}/api/publish`, {
@@ -83,7 +86,10 @@ describe('HTTP publish API', () => {
   it('shardline check never prints the API keys', async () => {
     const { runCli } = await import('./helpers/server.js');
     const file = configFile({ api: { port: await freePort(), keys: [KEY] } });
-    for (const args of [['check', '--config', file], ['check', '--sources', '--config', file]]) {
+    for (const args of [
+      ['check', '--config', file],
+      ['check', '--sources', '--config', file],
+    ]) {
       const run = await runCli(args, { waitReady: false });
       expect((await run.exited).code).toBe(0);
       await new Promise((r) => setTimeout(r, 100)); // stdout may end after the exit event

@@ -19,8 +19,23 @@ const server = `env READY_TEXT=1 ${process.execPath} ${ECHO}`;
 
 test('bench drain --ready-regex --signal SIGINT: a plain ws server drained by SIGINT, gated by thresholds', async () => {
   const { code, report } = await benchJson<DrainResult & { thresholds: { expr: string; ok: boolean }[] }>([
-    'drain', '--server', server, '--ready-regex', 'listening on (\\d+)', '--signal', 'INT', '--connections', '12', '--inflight', '1',
-    '--threshold', 'lost==0', '--threshold', 'exit-code==0', '--threshold', 'drain<=1us',
+    'drain',
+    '--server',
+    server,
+    '--ready-regex',
+    'listening on (\\d+)',
+    '--signal',
+    'INT',
+    '--connections',
+    '12',
+    '--inflight',
+    '1',
+    '--threshold',
+    'lost==0',
+    '--threshold',
+    'exit-code==0',
+    '--threshold',
+    'drain<=1us',
   ]);
   expect(code).toBe(99); // no server exits within a microsecond of its signal
   expect(report.signal).toBe('SIGINT');
@@ -40,7 +55,15 @@ test('bench drain --port: a server known only by its port; a server that exits b
   await once(probe, 'listening');
   const port = (probe.address() as net.AddressInfo).port;
   probe.close();
-  const { code, report } = await benchJson<DrainResult>(['drain', '--server', `env PORT=${port} READY_TEXT=1 ${process.execPath} ${ECHO}`, '--port', String(port), '--connections', '5']);
+  const { code, report } = await benchJson<DrainResult>([
+    'drain',
+    '--server',
+    `env PORT=${port} READY_TEXT=1 ${process.execPath} ${ECHO}`,
+    '--port',
+    String(port),
+    '--connections',
+    '5',
+  ]);
   expect(code).toBe(0);
   expect(report.connections).toMatchObject({ opened: 5, failed: 0 });
   expect(report.closeCodes).toEqual({ 1001: 5 });
@@ -52,7 +75,27 @@ test('bench drain --port: a server known only by its port; a server that exits b
 test('bench capacity steps connections up and reports the largest step under the p99 limit', async () => {
   const srv = await runNode([ECHO]);
   const url = `ws://127.0.0.1:${srv.port}/`;
-  const held = await benchJson<CapacityResult>(['capacity', '--url', url, '--start', '2', '--step', '2', '--max', '4', '--rate-per-connection', '20', '--limit-p99', '5000', '--step-duration', '1', '--warmup', '0', '--threshold', 'connections>=4']);
+  const held = await benchJson<CapacityResult>([
+    'capacity',
+    '--url',
+    url,
+    '--start',
+    '2',
+    '--step',
+    '2',
+    '--max',
+    '4',
+    '--rate-per-connection',
+    '20',
+    '--limit-p99',
+    '5000',
+    '--step-duration',
+    '1',
+    '--warmup',
+    '0',
+    '--threshold',
+    'connections>=4',
+  ]);
   expect(held.code).toBe(0);
   expect(held.report.steps.map((s) => [s.connections, s.held])).toEqual([
     [2, true],
@@ -61,7 +104,27 @@ test('bench capacity steps connections up and reports the largest step under the
   expect(held.report.largestHeld).toBe(4);
   expect(held.report.stoppedBecause).toBe('reached --max 4');
   // A limit no server meets: the first step fails, nothing held, the gate fails.
-  const none = await benchJson<CapacityResult>(['capacity', '--url', url, '--start', '2', '--step', '2', '--max', '4', '--rate-per-connection', '20', '--limit-p99', '0.001', '--step-duration', '1', '--warmup', '0', '--threshold', 'connections>=2']);
+  const none = await benchJson<CapacityResult>([
+    'capacity',
+    '--url',
+    url,
+    '--start',
+    '2',
+    '--step',
+    '2',
+    '--max',
+    '4',
+    '--rate-per-connection',
+    '20',
+    '--limit-p99',
+    '0.001',
+    '--step-duration',
+    '1',
+    '--warmup',
+    '0',
+    '--threshold',
+    'connections>=2',
+  ]);
   expect(none.code).toBe(99);
   expect(none.report.steps).toHaveLength(1);
   expect(none.report.largestHeld).toBeNull();

@@ -54,8 +54,22 @@ test('replies are matched by sequence number: server pushes are counted and igno
   const srv = await runNode([ECHO], { env: { PUSH_MS: '2' } });
   const html = tempFile('report.html', '');
   const { code, report, stdout } = await benchJson<LoadResult>([
-    'load', '--url', `ws://127.0.0.1:${srv.port}/`, '-c', '5', '--rate', '400', '--duration', '2.2', '--progress-json', '--report', html,
-    '--threshold', 'lost==0', '--threshold', 'p50<=10s',
+    'load',
+    '--url',
+    `ws://127.0.0.1:${srv.port}/`,
+    '-c',
+    '5',
+    '--rate',
+    '400',
+    '--duration',
+    '2.2',
+    '--progress-json',
+    '--report',
+    html,
+    '--threshold',
+    'lost==0',
+    '--threshold',
+    'p50<=10s',
   ]);
   expect(code).toBe(0);
   expect(report.messages.otherFrames).toBeGreaterThan(0);
@@ -84,7 +98,21 @@ test('replies are matched by sequence number: server pushes are counted and igno
 test('a failed threshold exits 99 after printing the result; a threshold on an unknown metric exits 2', async () => {
   const srv = await runNode([ECHO]);
   const url = `ws://127.0.0.1:${srv.port}/`;
-  const failed = await benchJson<LoadResult & { thresholds: { expr: string; ok: boolean; actual: number }[] }>(['load', '--url', url, '-c', '2', '--rate', '100', '--duration', '1', '--threshold', 'p99<1us', '--threshold', 'sent>0']);
+  const failed = await benchJson<LoadResult & { thresholds: { expr: string; ok: boolean; actual: number }[] }>([
+    'load',
+    '--url',
+    url,
+    '-c',
+    '2',
+    '--rate',
+    '100',
+    '--duration',
+    '1',
+    '--threshold',
+    'p99<1us',
+    '--threshold',
+    'sent>0',
+  ]);
   expect(failed.code).toBe(99);
   expect(failed.report.thresholds).toMatchObject([
     { expr: 'p99<1us', ok: false },
@@ -98,7 +126,21 @@ test('a failed threshold exits 99 after printing the result; a threshold on an u
 
 test('--local-address spreads the connections over the given source addresses, --connect-rate paces them; the plan is printed first', async () => {
   const srv = await runNode([ECHO]);
-  const { code, report, stderr } = await benchJson<LoadResult>(['load', '--url', `ws://127.0.0.1:${srv.port}/`, '-c', '6', '--rate', '60', '--duration', '0.5', '--local-address', '127.0.0.7,127.0.0.8', '--connect-rate', '10']);
+  const { code, report, stderr } = await benchJson<LoadResult>([
+    'load',
+    '--url',
+    `ws://127.0.0.1:${srv.port}/`,
+    '-c',
+    '6',
+    '--rate',
+    '60',
+    '--duration',
+    '0.5',
+    '--local-address',
+    '127.0.0.7,127.0.0.8',
+    '--connect-rate',
+    '10',
+  ]);
   expect(code).toBe(0);
   // --connect-rate paces connections, not messages: 6 at 10/s take at least 0.4 s (a busy machine only adds).
   expect(report.connections.openMs).toBeGreaterThanOrEqual(400);
@@ -116,8 +158,12 @@ test('the plan: loopback aliases only for a loopback target, and a plan the port
   const local = makePlan({ url: 'ws://127.0.0.1:8080/', connections: 20_000, threads: 2, processes: 0, localAddresses: [] });
   expect(local.addressSource).toBe('loopback-aliases');
   expect(local.groups.map((g) => g.localAddresses[0])).toEqual([expect.stringMatching(/^127\.0\.0\.\d+$/), expect.stringMatching(/^127\.0\.0\.\d+$/)]);
-  expect(() => makePlan({ url: 'ws://10.20.30.40:8080/', connections: local.portsPerAddress + 1, threads: 2, processes: 4, localAddresses: [] })).toThrow(PlanError);
-  expect(() => makePlan({ url: 'ws://10.20.30.40:8080/', connections: local.portsPerAddress + 1, threads: 2, processes: 4, localAddresses: ['10.0.0.1', '10.0.0.2'] })).not.toThrow();
+  expect(() => makePlan({ url: 'ws://10.20.30.40:8080/', connections: local.portsPerAddress + 1, threads: 2, processes: 4, localAddresses: [] })).toThrow(
+    PlanError,
+  );
+  expect(() =>
+    makePlan({ url: 'ws://10.20.30.40:8080/', connections: local.portsPerAddress + 1, threads: 2, processes: 4, localAddresses: ['10.0.0.1', '10.0.0.2'] }),
+  ).not.toThrow();
   // From the command line: refused before any connection, exit 2, naming the port range.
   const { spawnBench } = await import('./helpers/bench.js');
   const run = spawnBench(['load', '--url', 'ws://10.20.30.40:8080/', '-c', String(local.portsPerAddress + 1), '--processes', '3', '--rate', '10']);

@@ -14,8 +14,23 @@ import { FIXTURES, runNode, startServer } from './helpers/server.js';
 test('bench pubsub against shardline: every publication delivered once to every subscriber of its topic', async () => {
   const srv = await startServer(['--shards', '2']);
   const { code, report } = await benchJson<PubsubResult>([
-    'pubsub', '--url', `ws://127.0.0.1:${srv.port}/`, '--subscribers', '40', '--publishers', '4', '--topics', '2', '--rate', '200', '--duration', '2',
-    '--threshold', 'lost==0', '--threshold', 'duplicates==0',
+    'pubsub',
+    '--url',
+    `ws://127.0.0.1:${srv.port}/`,
+    '--subscribers',
+    '40',
+    '--publishers',
+    '4',
+    '--topics',
+    '2',
+    '--rate',
+    '200',
+    '--duration',
+    '2',
+    '--threshold',
+    'lost==0',
+    '--threshold',
+    'duplicates==0',
   ]);
   expect(code).toBe(0);
   expect(report.unacknowledged).toBe(0);
@@ -36,7 +51,19 @@ test('bench pubsub against shardline: every publication delivered once to every 
 test('bench pubsub counts lost and duplicated deliveries exactly, per subscriber', async () => {
   const srv = await runNode([`${FIXTURES}ws-pubsub-faulty.mjs`], { env: { DROP_EVERY: '7', DUP_EVERY: '5' } });
   const { code, report } = await benchJson<PubsubResult>([
-    'pubsub', '--url', `ws://127.0.0.1:${srv.port}/`, '--subscribers', '6', '--publishers', '1', '--rate', '100', '--duration', '1.5', '--threshold', 'lost==0',
+    'pubsub',
+    '--url',
+    `ws://127.0.0.1:${srv.port}/`,
+    '--subscribers',
+    '6',
+    '--publishers',
+    '1',
+    '--rate',
+    '100',
+    '--duration',
+    '1.5',
+    '--threshold',
+    'lost==0',
   ]);
   expect(code).toBe(99); // the threshold failed
   const n = report.published;
@@ -56,7 +83,21 @@ test('bench pubsub counts lost and duplicated deliveries exactly, per subscriber
 
 test('regression: a --json result larger than a pipe buffer (64 KiB) arrives whole before the exit', async () => {
   const srv = await runNode([`${FIXTURES}ws-pubsub-faulty.mjs`]);
-  const { code, report, stdout } = await benchJson<PubsubResult>(['pubsub', '--url', `ws://127.0.0.1:${srv.port}/`, '--subscribers', '800', '--publishers', '1', '--rate', '4', '--duration', '1', '--tail', '1']);
+  const { code, report, stdout } = await benchJson<PubsubResult>([
+    'pubsub',
+    '--url',
+    `ws://127.0.0.1:${srv.port}/`,
+    '--subscribers',
+    '800',
+    '--publishers',
+    '1',
+    '--rate',
+    '4',
+    '--duration',
+    '1',
+    '--tail',
+    '1',
+  ]);
   expect(code).toBe(0);
   expect(stdout.length).toBeGreaterThan(65_536);
   expect(report.perSubscriber).toHaveLength(800);

@@ -10,6 +10,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { connect } from './helpers/client.js';
 import { CLI, ROOT } from './helpers/server.js';
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal colour codes is the point
 const ANSI = /\u001b\[[0-9;]*m/g;
 
 /** Runs `shardline start` on a pseudo-terminal; resolves with its output lines once it exits after a SIGTERM. */
@@ -23,7 +24,10 @@ async function onTerminal(env: Record<string, string> = {}): Promise<{ lines: st
   const ready = new Promise<number>((resolve) => {
     script.stdout.on('data', (chunk: string) => {
       out += chunk;
-      const line = out.replace(ANSI, '').split('\n').find((l) => /(INFO: ready |"msg":"ready")/.test(l));
+      const line = out
+        .replace(ANSI, '')
+        .split('\n')
+        .find((l) => /(INFO: ready |"msg":"ready")/.test(l));
       const m = line === undefined ? null : /"port":(\d+)/.exec(line);
       if (m) resolve(Number(m[1]));
     });
@@ -38,11 +42,17 @@ async function onTerminal(env: Record<string, string> = {}): Promise<{ lines: st
   process.kill(pid, 'SIGTERM');
   expect((await client.closed).code).toBe(1001);
   const [code] = (await exited) as [number | null];
-  return { lines: out.replace(ANSI, '').split(/\r?\n/).filter((l) => l.trim() !== ''), code };
+  return {
+    lines: out
+      .replace(ANSI, '')
+      .split(/\r?\n/)
+      .filter((l) => l.trim() !== ''),
+    code,
+  };
 }
 
 describe('logs', () => {
-  it('are readable lines on a terminal, up to the drain\'s last line', async () => {
+  it("are readable lines on a terminal, up to the drain's last line", async () => {
     const { lines, code } = await onTerminal();
     expect(code).toBe(0);
     for (const line of lines) {

@@ -10,7 +10,7 @@ import { NOT_CLOSED_BY_SERVER, ShardMeter } from '../src/metrics/shard-meter.js'
 import { SlotPool } from '../src/metrics/slot-pool.js';
 
 describe('metrics slot pool', () => {
-  it('keeps a retired slot\'s counters in the totals and zeroes the slot for its next owner', () => {
+  it("keeps a retired slot's counters in the totals and zeroes the slot for its next owner", () => {
     const pool = new SlotPool(2);
     const a = pool.allocate(0);
     const b = pool.allocate(1);

@@ -41,7 +41,7 @@ async function npmStart(): Promise<NpmServer> {
       if (!line.startsWith('{')) continue; // npm's own "> app@1.0.0 start" banner
       const parsed = JSON.parse(line) as LogLine;
       logs.push(parsed);
-      for (const w of [...waiters]) if (w.pred(parsed)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(parsed));
+      for (const w of [...waiters]) if (w.pred(parsed)) waiters.splice(waiters.indexOf(w), 1), w.resolve(parsed);
     }
   });
   const stdoutClosed = once(npm.stdout as NodeJS.ReadableStream, 'close').then(() => undefined);

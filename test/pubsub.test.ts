@@ -46,7 +46,7 @@ describe('publish', () => {
     expect((await server.exited).code).toBe(0);
   });
 
-  it('a fan-out too big for one turn is written in slices and keeps every socket\'s order, sends included', async () => {
+  it("a fan-out too big for one turn is written in slices and keeps every socket's order, sends included", async () => {
     const server = await startServer(['--shards', '1']);
     const subs = await subscribed(server.port, 1500, 'wide');
     // Subscribed last, so it sits at the end of the fan-out, in the part written in later turns.
@@ -133,11 +133,7 @@ describe('publish', () => {
     pub.ws.send(JSON.stringify({ publish: 't', data: 'two' }));
     await pub.waitFor(2);
     await sleep(200);
-    expect(sub.messages.map(String)).toEqual([
-      '{"subscribe":"t"}',
-      '{"topic":"t","data":"one"}',
-      '{"unsubscribe":"t"}',
-    ]);
+    expect(sub.messages.map(String)).toEqual(['{"subscribe":"t"}', '{"topic":"t","data":"one"}', '{"unsubscribe":"t"}']);
     server.signal('SIGTERM');
     expect((await server.exited).code).toBe(0);
   });

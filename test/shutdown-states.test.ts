@@ -91,8 +91,10 @@ describe('shutdown in every state', () => {
 
   it('a client that stopped reading under a full buffer cannot hold the drain past its deadline: exit 1 at drain.timeoutMs', async () => {
     const server = await startServer([
-      '--shards', '1',
-      '--config', configFile({ app: join(FIXTURES, 'flood.mjs'), drain: { timeoutMs: 1500 }, backpressure: { maxQueueBytes: 64 * 1024 * 1024 } }),
+      '--shards',
+      '1',
+      '--config',
+      configFile({ app: join(FIXTURES, 'flood.mjs'), drain: { timeoutMs: 1500 }, backpressure: { maxQueueBytes: 64 * 1024 * 1024 } }),
     ]);
     const stuck = await connect(server.port);
     await stuck.waitFor(1);

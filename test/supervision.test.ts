@@ -57,7 +57,7 @@ async function faultIsolated(server: ServerProcess, fault: 'boom' | 'exit'): Pro
 }
 
 describe('supervision', () => {
-  it('restarts a shard whose app throws outside a hook; the other shard\'s clients notice nothing', async () => {
+  it("restarts a shard whose app throws outside a hook; the other shard's clients notice nothing", async () => {
     const server = await startServer(['--shards', '2', '--app', APP]);
     await faultIsolated(server, 'boom');
   });

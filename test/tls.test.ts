@@ -19,10 +19,55 @@ function selfSigned(name: string, passphrase?: string): { cert: string; key: str
   const key = tempFile(`${name}.key`, '');
   const cert = key.replace(/\.key$/, '.crt');
   if (passphrase === undefined) {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${name}`,
+        '-addext',
+        `subjectAltName=DNS:${name}`,
+      ],
+      { stdio: 'pipe' },
+    );
   } else {
-    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-aes-256-cbc', '-pass', `pass:${passphrase}`, '-out', key], { stdio: 'pipe' });
-    execFileSync('openssl', ['req', '-x509', '-key', key, '-passin', `pass:${passphrase}`, '-out', cert, '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-aes-256-cbc', '-pass', `pass:${passphrase}`, '-out', key],
+      { stdio: 'pipe' },
+    );
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-key',
+        key,
+        '-passin',
+        `pass:${passphrase}`,
+        '-out',
+        cert,
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${name}`,
+        '-addext',
+        `subjectAltName=DNS:${name}`,
+      ],
+      { stdio: 'pipe' },
+    );
   }
   return { cert, key, pem: readFileSync(cert, 'utf8') };
 }
@@ -89,7 +134,14 @@ describe('TLS', () => {
 
   it('SNI: each of two names gets its own certificate and the same routes; others get the default', async () => {
     const [a, b, c] = [selfSigned('a.test'), selfSigned('b.test'), selfSigned('c.test')];
-    const tls = { certFile: a.cert, keyFile: a.key, serverNames: [{ name: 'b.test', certFile: b.cert, keyFile: b.key }, { name: 'c.test', certFile: c.cert, keyFile: c.key }] };
+    const tls = {
+      certFile: a.cert,
+      keyFile: a.key,
+      serverNames: [
+        { name: 'b.test', certFile: b.cert, keyFile: b.key },
+        { name: 'c.test', certFile: c.cert, keyFile: c.key },
+      ],
+    };
     const server = await startServer(['--config', configFile({ tls }), '--shards', '1']);
     expect(await presented(server.port, 'b.test')).toBe('b.test');
     expect(await presented(server.port, 'c.test')).toBe('c.test');
@@ -123,7 +175,14 @@ describe('TLS', () => {
     const missing = `${a.cert}.missing`;
 
     // The cases where uWS's addServerName segfaults (exit 139) are among them: caught here first.
-    const sni = (s: Record<string, string>): Record<string, unknown> => ({ certFile: a.cert, keyFile: a.key, serverNames: [{ name: 'b.test', certFile: b.cert, keyFile: b.key }, { name: 'c.test', ...s }] });
+    const sni = (s: Record<string, string>): Record<string, unknown> => ({
+      certFile: a.cert,
+      keyFile: a.key,
+      serverNames: [
+        { name: 'b.test', certFile: b.cert, keyFile: b.key },
+        { name: 'c.test', ...s },
+      ],
+    });
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ certFile: missing, keyFile: a.key }, new RegExp(`^shardline: \\S+shardline\\.json: tls\\.certFile: ${missing}: cannot read the file \\(ENOENT\\)`)],
       [{ certFile: garbage, keyFile: a.key }, new RegExp(`tls\\.certFile: ${garbage}: not a valid certificate`)],
@@ -134,7 +193,16 @@ describe('TLS', () => {
       [{ certFile: e.cert, keyFile: e.key, passphraseFile: wrong }, /tls\.passphraseFile: the passphrase does not decrypt tls\.keyFile/],
       [sni({ certFile: b.cert, keyFile: a.key }), new RegExp(`tls\\.serverNames\\.1\\.keyFile: ${a.key}: is not the private key`)],
       [sni({ certFile: missing, keyFile: a.key }), /tls\.serverNames\.1\.certFile: .*cannot read the file/],
-      [{ ...sni({}), serverNames: [{ name: 'b.test', certFile: b.cert, keyFile: b.key }, { name: 'B.test', certFile: b.cert, keyFile: b.key }] }, /tls\.serverNames\.1\.name: b\.test is listed twice/],
+      [
+        {
+          ...sni({}),
+          serverNames: [
+            { name: 'b.test', certFile: b.cert, keyFile: b.key },
+            { name: 'B.test', certFile: b.cert, keyFile: b.key },
+          ],
+        },
+        /tls\.serverNames\.1\.name: b\.test is listed twice/,
+      ],
       [{ certFile: a.cert, keyFile: a.key, caFile: a.key }, /tls\.caFile: .*no PEM certificate/],
     ];
     // Each is a real `shardline start` exiting 2; run side by side (a busy machine makes each start slow).

@@ -55,7 +55,11 @@ describe('write queue', () => {
 
     const got = a.messages.slice(2) as string[];
     expect(got).toHaveLength(10_000);
-    for (const [prefix, n] of [['h', H], ['t', T], ['p', P]] as const) {
+    for (const [prefix, n] of [
+      ['h', H],
+      ['t', T],
+      ['p', P],
+    ] as const) {
       const seq = got.filter((m) => m.startsWith(`${prefix}:`)).map((m) => Number(m.split(':')[1]));
       expect(seq).toEqual(Array.from({ length: n }, (_, i) => i));
     }
@@ -104,7 +108,9 @@ describe('write queue', () => {
     expect(reports.reduce((n, r) => n + (r.messagesDropped as number), 0)).toBeGreaterThan(0);
   });
 
-  it('a client that stops reading costs at most maxUnackedBytes of writes before it is cut off; without the window the kernel takes megabytes', async ({ annotate }) => {
+  it('a client that stops reading costs at most maxUnackedBytes of writes before it is cut off; without the window the kernel takes megabytes', async ({
+    annotate,
+  }) => {
     const CHUNK = 64 * 1024; // what flood.mjs sends at a time
     const received = async (maxUnackedBytes: number): Promise<number> => {
       const file = configFile({ app: join(FIXTURES, 'flood.mjs'), backpressure: { maxUnackedBytes, maxQueueBytes: 64 * 1024 } });
@@ -129,7 +135,9 @@ describe('write queue', () => {
     expect(byDefault).toBeLessThanOrEqual(INITIAL_WINDOW_BYTES + CHUNK);
     const unbounded = await received(0);
     expect(unbounded).toBeGreaterThan(8 * (64 * 1024 + CHUNK));
-    await annotate(`written to a non-reader before its cut-off: ${windowed} bytes with a 64 KiB window, ${byDefault} with the default 1 MiB, ${unbounded} without`);
+    await annotate(
+      `written to a non-reader before its cut-off: ${windowed} bytes with a 64 KiB window, ${byDefault} with the default 1 MiB, ${unbounded} without`,
+    );
   });
 
   it('a reader gets messages larger than its acknowledged window, and everything queued behind them', async () => {

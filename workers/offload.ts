@@ -32,7 +32,11 @@ export default async function run(req: OffloadRequest): Promise<unknown> {
   } catch (err) {
     // Thrown as plain data: structured clone keeps only standard error names.
     const e = err as { name?: unknown; message?: unknown };
-    throw { shardlineTaskError: true, name: typeof e?.name === 'string' ? e.name : 'Error', message: typeof e?.message === 'string' ? e.message : String(err) } satisfies TaskFailure;
+    throw {
+      shardlineTaskError: true,
+      name: typeof e?.name === 'string' ? e.name : 'Error',
+      message: typeof e?.message === 'string' ? e.message : String(err),
+    } satisfies TaskFailure;
   }
   // Big binary results move to the primary instead of being copied.
   return isTransferable(result) ? move(result as ArrayBuffer) : result;

@@ -92,7 +92,9 @@ export async function startNode(name: string, args: string[]): Promise<Proc> {
 /** redis-server with no persistence, on a free port; resolves once it accepts connections. */
 export async function startRedis(): Promise<Proc> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.once('error', (err) => process.stderr.write(`fleet-fanout: redis-server: ${err.message} (apt-get install redis-server)\n`));
   const { logs, stderr, exited } = track('redis-server', child);
   const stop = stopper(child, exited);

@@ -48,7 +48,8 @@ function median(xs: number[]): number {
   return v.length % 2 === 1 ? (v[m] as number) : ((v[m - 1] as number) + (v[m] as number)) / 2;
 }
 
-const f = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-');
+const f = (n: number, digits = 0): string =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-';
 const ms = (n: number): string => f(n, n < 10 ? 2 : 1);
 const pct = (n: number): string => (Number.isFinite(n) ? `${Math.round(n * 100)}%` : '-');
 const x = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${(a / b).toFixed(2)}x` : '-');
@@ -62,9 +63,14 @@ export function renderTables(result: FleetResult): string {
     median(result.runs.filter((r) => r.fanout === fanout && r.system === system).map((r) => cell(r[phase])));
   const sum = (fanout: number, system: SystemName, phase: 'paced' | 'window', cell: Cell): number =>
     result.runs.filter((r) => r.fanout === fanout && r.system === system).reduce((n, r) => n + cell(r[phase]), 0);
-  const both = (fanout: number, system: SystemName, phase: 'paced' | 'window', cell: Cell, fmt: (n: number) => string): string => fmt(med(fanout, system, phase, cell));
+  const both = (fanout: number, system: SystemName, phase: 'paced' | 'window', cell: Cell, fmt: (n: number) => string): string =>
+    fmt(med(fanout, system, phase, cell));
   const nodes = (fanout: number, system: SystemName, cell: (p: PhaseResult, node: number) => number, fmt: (n: number) => string): string =>
-    [0, 1].map((i) => med(fanout, system, 'window', (p) => cell(p, i))).filter(Number.isFinite).map(fmt).join(' / ');
+    [0, 1]
+      .map((i) => med(fanout, system, 'window', (p) => cell(p, i)))
+      .filter(Number.isFinite)
+      .map(fmt)
+      .join(' / ');
   const o = result.options;
   const out: string[] = [];
   out.push(
@@ -73,9 +79,12 @@ export function renderTables(result: FleetResult): string {
   );
   for (const [name, why] of Object.entries(result.unavailable)) out.push(`\n**${name} not measured**: ${why}`);
   const brokers = result.stopped.filter((s) => s.line?.broker !== undefined);
-  if (brokers.length > 0) out.push(`\nBroker counters at the nodes' stop: ${brokers.map((s) => `${s.node} (${s.system}) ${JSON.stringify(s.line?.broker)}`).join('; ')}.`);
+  if (brokers.length > 0)
+    out.push(`\nBroker counters at the nodes' stop: ${brokers.map((s) => `${s.node} (${s.system}) ${JSON.stringify(s.line?.broker)}`).join('; ')}.`);
 
-  out.push(`\n#### Latency at an equal offered load (paced: ${f(o.pacedDeliveriesPerSec)} deliveries/s, at least 2 publications/s, the same for every system)\n`);
+  out.push(
+    `\n#### Latency at an equal offered load (paced: ${f(o.pacedDeliveriesPerSec)} deliveries/s, at least 2 publications/s, the same for every system)\n`,
+  );
   out.push('| fan-out | system | publications/s offered | p50 (ms) | p99 (ms) | max (ms) | delivered/s | not delivered within 10 s, out of order (all runs) |');
   out.push('|---:|---|---:|---:|---:|---:|---:|---:|');
   for (const fo of fanouts) {
@@ -97,9 +106,20 @@ export function renderTables(result: FleetResult): string {
       const cell = (c: Cell, fmt: (n: number) => string): string => both(fo, s, 'window', c, fmt);
       out.push(
         `| 1:${f(fo)} | ${o.windows[String(fo)] ?? '-'} | ${s} | ${cell((p) => p.deliveriesPerSec, f)} | ${cell((p) => p.p50Ms, ms)} | ${cell((p) => p.p99Ms, ms)} | ` +
-          `${cell((p) => p.serverCpuPerKDeliveriesMs, (n) => f(n, 1))} | ${nodes(fo, s, (p, i) => p.nodeMainThreadCores[i] ?? NaN, pct)} | ` +
-          `${nodes(fo, s, (p, i) => p.nodeLoops[i]?.p99Ms ?? NaN, (n) => f(n, 1))} | ${s === 'shardline-1node' ? '-' : cell((p) => p.redisCores, pct)} | ` +
-          `${cell((p) => p.clientThreadCpuMax, pct)}, ${cell((p) => p.clientLoopMax, pct)} | ${cell((p) => p.clientCores, (n) => f(n, 2))} | ${f(sum(fo, s, 'window', (p) => p.lost))}, ${f(sum(fo, s, 'window', (p) => p.outOfOrder))}, ${f(sum(fo, s, 'window', (p) => p.closedEarly))} |`,
+          `${cell(
+            (p) => p.serverCpuPerKDeliveriesMs,
+            (n) => f(n, 1),
+          )} | ${nodes(fo, s, (p, i) => p.nodeMainThreadCores[i] ?? NaN, pct)} | ` +
+          `${nodes(
+            fo,
+            s,
+            (p, i) => p.nodeLoops[i]?.p99Ms ?? NaN,
+            (n) => f(n, 1),
+          )} | ${s === 'shardline-1node' ? '-' : cell((p) => p.redisCores, pct)} | ` +
+          `${cell((p) => p.clientThreadCpuMax, pct)}, ${cell((p) => p.clientLoopMax, pct)} | ${cell(
+            (p) => p.clientCores,
+            (n) => f(n, 2),
+          )} | ${f(sum(fo, s, 'window', (p) => p.lost))}, ${f(sum(fo, s, 'window', (p) => p.outOfOrder))}, ${f(sum(fo, s, 'window', (p) => p.closedEarly))} |`,
       );
     }
   }
@@ -107,7 +127,9 @@ export function renderTables(result: FleetResult): string {
   const sl = 'shardline-2nodes' as const;
   if (systems.includes(sl)) {
     out.push('\n#### Ratios (medians of this run)\n');
-    out.push('| fan-out | throughput: 2 nodes (Redis) / Socket.IO (goal ≥ 2x) | p99 paced: 2 nodes / Socket.IO (goal ≤ 0.5x) | p99 window: 2 nodes / Socket.IO | throughput: 2 nodes / 1 node (memory) | p99 paced: 2 nodes / 1 node |');
+    out.push(
+      '| fan-out | throughput: 2 nodes (Redis) / Socket.IO (goal ≥ 2x) | p99 paced: 2 nodes / Socket.IO (goal ≤ 0.5x) | p99 window: 2 nodes / Socket.IO | throughput: 2 nodes / 1 node (memory) | p99 paced: 2 nodes / 1 node |',
+    );
     out.push('|---:|---:|---:|---:|---:|---:|');
     for (const fo of fanouts) {
       const m = (s: SystemName, phase: 'paced' | 'window', c: Cell): number => med(fo, s, phase, c);

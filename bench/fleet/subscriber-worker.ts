@@ -87,7 +87,7 @@ function shardline(url: string, topic: string): Promise<Sub> {
     ws.on('message', (data: Buffer) => {
       const frame = JSON.parse(data.toString()) as { topic?: string; data?: Payload; id?: number; ok?: boolean };
       if (frame.topic === topic && frame.data !== undefined) onPayload(sub, frame.data);
-      else if (frame.id === 1) (frame.ok === true ? resolve(sub) : reject(new Error(`subscribe: ${data.toString()}`)));
+      else if (frame.id === 1) frame.ok === true ? resolve(sub) : reject(new Error(`subscribe: ${data.toString()}`));
     });
   });
 }
@@ -109,7 +109,9 @@ async function connect(kind: ClientKind, url: string, topic: string, count: numb
   let failed = 0;
   // 100 handshakes at a time: enough to be quick, few enough not to be refused.
   for (let i = 0; i < count; i += 100) {
-    const batch = await Promise.allSettled(Array.from({ length: Math.min(100, count - i) }, () => (kind === 'shardline' ? shardline(url, topic) : socketio(url, topic))));
+    const batch = await Promise.allSettled(
+      Array.from({ length: Math.min(100, count - i) }, () => (kind === 'shardline' ? shardline(url, topic) : socketio(url, topic))),
+    );
     for (const r of batch) {
       if (r.status === 'fulfilled') subs.push(r.value);
       else failed++;
@@ -148,7 +150,11 @@ port.on('message', (msg: ToSubscribers) => {
         process.stderr.write(`  subscriber thread: watermark ${next - 1}, last seq per subscriber ${JSON.stringify([...lasts])}\n`);
       }
       const report = {
-        received, closedEarly, outOfOrder, histogram: hdr.encodeIntoCompressedBase64(histogram), loopUtilization: performance.eventLoopUtilization(elu).utilization,
+        received,
+        closedEarly,
+        outOfOrder,
+        histogram: hdr.encodeIntoCompressedBase64(histogram),
+        loopUtilization: performance.eventLoopUtilization(elu).utilization,
         cpuShare: (threadCpuMs() - cpu0) / (performance.now() - t0),
       };
       post({ type: 'phase-report', report });

@@ -23,7 +23,11 @@ export function publish(topic: string, data: Payload, opts: PublishOptions = {})
   if (typeof hook !== 'function') {
     return Promise.resolve({
       ok: false,
-      error: { code: ErrorCode.PUBLISH_FAILED, message: 'publish() works in app code on a shard thread, or on the thread that started the server', retryable: false },
+      error: {
+        code: ErrorCode.PUBLISH_FAILED,
+        message: 'publish() works in app code on a shard thread, or on the thread that started the server',
+        retryable: false,
+      },
     });
   }
   return hook(topic, data, opts);

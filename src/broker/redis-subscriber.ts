@@ -130,7 +130,9 @@ export class RedisSubscriber {
     }
     if (channels.length === 0 || !this.link.ready) return; // a restart or reconnect subscribes only `topics`
     const results = await Promise.allSettled(
-      (this.link.cluster ? groupBySlot(channels) : chunk(channels)).map((batch) => withTimeout(this.link.sUnsubscribe(batch, this.listener), this.o.commandTimeoutMs, 'unsubscribe')),
+      (this.link.cluster ? groupBySlot(channels) : chunk(channels)).map((batch) =>
+        withTimeout(this.link.sUnsubscribe(batch, this.listener), this.o.commandTimeoutMs, 'unsubscribe'),
+      ),
     );
     const bad = results.find((r) => r.status === 'rejected');
     if (bad) throw toBrokerError(bad.reason, 'unsubscribe');
@@ -286,9 +288,7 @@ export class RedisSubscriber {
     const channels = topics.map((t) => this.topics.get(t)).filter((c): c is string => c !== undefined);
     // A Cluster takes one slot per SSUBSCRIBE; a single Redis takes any mix.
     const batches = link.cluster ? groupBySlot(channels) : chunk(channels);
-    const results = await Promise.allSettled(
-      batches.map((batch) => withTimeout(link.sSubscribe(batch, this.listener), this.o.commandTimeoutMs, 'subscribe')),
-    );
+    const results = await Promise.allSettled(batches.map((batch) => withTimeout(link.sSubscribe(batch, this.listener), this.o.commandTimeoutMs, 'subscribe')));
     const failed: Array<{ topics: string[]; error: Error }> = [];
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') return;

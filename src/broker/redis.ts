@@ -30,7 +30,18 @@
  */
 
 import type { Logger } from 'pino';
-import type { Broker, BrokerHandler, BrokerState, BrokerStats, CloseReport, HistoryPage, HistoryQuery, Publication, PublishOptions, PublishResult } from './broker.js';
+import type {
+  Broker,
+  BrokerHandler,
+  BrokerState,
+  BrokerStats,
+  CloseReport,
+  HistoryPage,
+  HistoryQuery,
+  Publication,
+  PublishOptions,
+  PublishResult,
+} from './broker.js';
 import { BrokerError, ErrorCode } from '../errors.js';
 import { resolveRedisConfig, type RedisBrokerConfig, type ResolvedRedisConfig } from './redis-config.js';
 import { DeliveryQueue } from './delivery-queue.js';
@@ -153,10 +164,18 @@ export class RedisBroker implements Broker {
     const key = opts.idempotencyKey;
     // No await before the send: the command is queued now, in call order.
     const sent = this.evalPublish(n.channel, [
-      n.channel, n.stream, n.meta, key !== undefined ? n.result(key) : n.noResult,
-      payloadBytes(data), envelopeHead(binary, Date.now()), envelopeTail(this.cfg.nodeId),
-      String(history?.size ?? 0), String(history?.ttlSec ?? 0), String(HISTORY_META_TTL_SEC),
-      String(key !== undefined ? IDEMPOTENCY_TTL_SEC : 0), newEpoch(),
+      n.channel,
+      n.stream,
+      n.meta,
+      key !== undefined ? n.result(key) : n.noResult,
+      payloadBytes(data),
+      envelopeHead(binary, Date.now()),
+      envelopeTail(this.cfg.nodeId),
+      String(history?.size ?? 0),
+      String(history?.ttlSec ?? 0),
+      String(HISTORY_META_TTL_SEC),
+      String(key !== undefined ? IDEMPOTENCY_TTL_SEC : 0),
+      newEpoch(),
     ]);
     const entry: InFlight = { state: 'pending', promise: sent };
     this.inflight.add(entry);
@@ -219,10 +238,7 @@ export class RedisBroker implements Broker {
     const started = Date.now();
     const pending = [...this.inflight];
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled(pending.map((e) => e.promise)),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs))),
-    ]);
+    await Promise.race([Promise.allSettled(pending.map((e) => e.promise)), new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
     clearTimeout(timer);
     const report: CloseReport = {
       publishesFlushed: pending.filter((e) => e.state === 'ok').length,

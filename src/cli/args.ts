@@ -53,27 +53,31 @@ function int(flag: string, value: string | undefined): number | undefined {
   return Number(value);
 }
 
+function parseFlags(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      shards: { type: 'string' },
+      app: { type: 'string' },
+      sources: { type: 'boolean' },
+      'pid-file': { type: 'string' },
+      timeout: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+}
+
 export function parseCommand(argv: string[]): Command {
   if (argv[0] === 'bench') return { name: 'bench', overrides: {}, argv: argv.slice(1) };
-  let parsed;
+  let parsed: ReturnType<typeof parseFlags>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        port: { type: 'string', short: 'p' },
-        host: { type: 'string' },
-        shards: { type: 'string' },
-        app: { type: 'string' },
-        sources: { type: 'boolean' },
-        'pid-file': { type: 'string' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
-    });
+    parsed = parseFlags(argv);
   } catch (err) {
     throw argsError((err as Error).message.split('\n')[0] ?? 'invalid arguments');
   }
@@ -84,7 +88,8 @@ export function parseCommand(argv: string[]): Command {
   if (name === undefined) throw argsError(`a command is required (start, check, reload or config)\n${USAGE}`);
   if (name === 'config') {
     const what = rest[0];
-    if (!CONFIG_WHATS.includes(what as ConfigWhat)) throw argsError(`config: expected ${CONFIG_WHATS.join(', ')}${what === undefined ? '' : `, got '${what}'`}`);
+    if (!CONFIG_WHATS.includes(what as ConfigWhat))
+      throw argsError(`config: expected ${CONFIG_WHATS.join(', ')}${what === undefined ? '' : `, got '${what}'`}`);
     if (rest.length > 1) throw argsError(`unexpected argument '${rest[1]}'`);
     return { name, what: what as ConfigWhat, overrides: {} };
   }
@@ -95,7 +100,8 @@ export function parseCommand(argv: string[]): Command {
   if (values.host === '') throw argsError('--host: must not be empty');
   if (values.sources === true && name !== 'check') throw argsError('--sources is for check');
   if (values['pid-file'] === '') throw argsError('--pid-file: must not be empty');
-  if (name === 'reload' && values['pid-file'] === undefined && values.config === undefined) throw argsError('reload needs --pid-file FILE or --config FILE (with pidFile)');
+  if (name === 'reload' && values['pid-file'] === undefined && values.config === undefined)
+    throw argsError('reload needs --pid-file FILE or --config FILE (with pidFile)');
   if (values.timeout !== undefined && name !== 'reload') throw argsError('--timeout: only for reload');
   const timeout = int('--timeout', values.timeout);
   if (timeout === 0) throw argsError('--timeout: must be at least 1 second');

@@ -28,7 +28,12 @@ export function printConfig(what: ConfigWhat): string {
       return `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
     case 'env': {
       const defaults = configSchema.parse({});
-      const rows = ENV_KEYS.map((k) => [k.name, k.path.join('.'), k.kinds.join('|') + (k.words.length ? ` (${k.words.join(', ')})` : ''), show(valueAt(defaults, k.path))]);
+      const rows = ENV_KEYS.map((k) => [
+        k.name,
+        k.path.join('.'),
+        k.kinds.join('|') + (k.words.length ? ` (${k.words.join(', ')})` : ''),
+        show(valueAt(defaults, k.path)),
+      ]);
       return table([['VARIABLE', 'KEY', 'VALUE', 'DEFAULT'], ...rows]);
     }
   }

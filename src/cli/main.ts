@@ -43,7 +43,8 @@ async function reload(cmd: Command): Promise<number> {
   let pidFile = cmd.overrides.pidFile === undefined ? null : resolve(cmd.overrides.pidFile);
   if (pidFile === null) {
     pidFile = resolveConfigWithSources({ file: cmd.configFile, overrides: cmd.overrides, env: process.env }).config.pidFile;
-    if (pidFile === null) throw new ShardlineError(ErrorCode.ARGS_INVALID, `${cmd.configFile ?? 'config'}: pidFile: not set, so there is no server to find (or pass --pid-file)`);
+    if (pidFile === null)
+      throw new ShardlineError(ErrorCode.ARGS_INVALID, `${cmd.configFile ?? 'config'}: pidFile: not set, so there is no server to find (or pass --pid-file)`);
   }
   return reloadServer(pidFile, cmd.timeoutMs ?? 90_000, (line) => process.stdout.write(`${line}\n`));
 }

@@ -38,7 +38,9 @@ export async function reloadServer(pidFile: string, timeoutMs: number, out: (lin
     const status = readStatus(pidFile);
     if (status !== null && status.pid === pid && status.startedAt >= asked) {
       if (status.ok) {
-        out(`reloaded: generation ${status.generation}, changed: ${status.changed.length > 0 ? status.changed.join(', ') : 'nothing (app module re-imported)'}`);
+        out(
+          `reloaded: generation ${status.generation}, changed: ${status.changed.length > 0 ? status.changed.join(', ') : 'nothing (app module re-imported)'}`,
+        );
         return 0;
       }
       out(`reload failed (the server keeps running unchanged): ${status.error ?? 'unknown error'}`);

@@ -137,7 +137,12 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
   subscribe(topic: string, onPublication: PublicationHandler): Subscription {
     const bad = badTopic(topic) ?? (this.subs.has(topic) ? new ClientError(ClientErrorCode.BAD_ARGUMENT, `already subscribed to ${topic}`) : undefined);
     if (bad !== undefined) throw bad;
-    const sub = new Subscription(topic, onPublication, (s) => this.#unsubscribed(s), (err) => this.listenerFailed(err, `subscription ${topic}`));
+    const sub = new Subscription(
+      topic,
+      onPublication,
+      (s) => this.#unsubscribed(s),
+      (err) => this.listenerFailed(err, `subscription ${topic}`),
+    );
     this.subs.set(topic, sub);
     this.#session?.subscribeLate(sub);
     return sub;
@@ -197,7 +202,7 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
       };
       const cancel = graceTimeout(() => r.fail(new ClientError(ClientErrorCode.TIMEOUT, `no reply within ${timeoutMs} ms`)), timeoutMs);
       this.#waiting.add(r);
-      if (this.#stateNow === 'connected' && this.#session !== undefined) ((r.sentOn = this.#session), r.send(this.#session));
+      if (this.#stateNow === 'connected' && this.#session !== undefined) (r.sentOn = this.#session), r.send(this.#session);
     });
   }
 
@@ -220,7 +225,7 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
     }, this.#minUptimeMs);
     s.onEnd(() => clearTimeout(resetTimer));
     // Requests that waited for a connection; those already in flight are in the session's own table.
-    for (const r of [...this.#waiting]) if (r.sentOn !== s) ((r.sentOn = s), r.send(s));
+    for (const r of [...this.#waiting]) if (r.sentOn !== s) (r.sentOn = s), r.send(s);
   }
 
   /** @internal A frame arrived before `connected`: restart the connect timeout. */
@@ -247,7 +252,8 @@ export class Client extends Emitter<ClientEvents> implements SessionHost {
       this.#shutdown(err, code, text);
       return;
     }
-    const delay = action.kind === 'planned' ? plannedDelay(action.retryMs, this.random) : failureDelay(this.#failures++, this.random, this.backoff, action.minMs);
+    const delay =
+      action.kind === 'planned' ? plannedDelay(action.retryMs, this.random) : failureDelay(this.#failures++, this.random, this.backoff, action.minMs);
     this.#setState('disconnected');
     this.emit('disconnected', { code, reason: text, reconnectInMs: delay });
     this.#cancelReconnect = graceTimeout(() => this.#redial(), delay, Number.POSITIVE_INFINITY);

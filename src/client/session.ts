@@ -111,7 +111,13 @@ export class Session {
     outbox.expire(now, hello.limits.idempotencySec * 1_000);
     for (const e of outbox.due(now)) {
       if (e.bytes > hello.limits.maxPayloadBytes) {
-        outbox.fail(e, new ClientError(ClientErrorCode.PAYLOAD_TOO_LARGE, `publish frame of about ${e.bytes} bytes exceeds the server's maxPayloadBytes ${hello.limits.maxPayloadBytes}`));
+        outbox.fail(
+          e,
+          new ClientError(
+            ClientErrorCode.PAYLOAD_TOO_LARGE,
+            `publish frame of about ${e.bytes} bytes exceeds the server's maxPayloadBytes ${hello.limits.maxPayloadBytes}`,
+          ),
+        );
         continue;
       }
       outbox.markSent(e, now);

@@ -50,14 +50,30 @@ export interface CapacityResult {
   warnings: string[];
 }
 
-export async function runCapacity(opts: CapacityOptions, hooks: { signal?: AbortSignal; onPlan?: (plan: Plan) => void; onStep?: (s: CapacityStep) => void } = {}): Promise<CapacityResult> {
+export async function runCapacity(
+  opts: CapacityOptions,
+  hooks: { signal?: AbortSignal; onPlan?: (plan: Plan) => void; onStep?: (s: CapacityStep) => void } = {},
+): Promise<CapacityResult> {
   const steps: CapacityStep[] = [];
   const warnings = new Set<string>();
   let stoppedBecause = `reached --max ${opts.max}`;
   for (let n = opts.start; n <= opts.max; n += opts.step) {
     const rate = n * opts.ratePerConnection;
     const r: LoadResult = await runLoad(
-      { url: opts.url, connections: n, connectRate: opts.connectRate, rate, durationMs: opts.stepDurationMs, warmupMs: opts.warmupMs, messages: 0, size: opts.size, inflight: 1, threads: opts.threads, processes: opts.processes, localAddresses: opts.localAddresses },
+      {
+        url: opts.url,
+        connections: n,
+        connectRate: opts.connectRate,
+        rate,
+        durationMs: opts.stepDurationMs,
+        warmupMs: opts.warmupMs,
+        messages: 0,
+        size: opts.size,
+        inflight: 1,
+        threads: opts.threads,
+        processes: opts.processes,
+        localAddresses: opts.localAddresses,
+      },
       { ...(hooks.signal !== undefined ? { signal: hooks.signal } : {}), ...(hooks.onPlan !== undefined ? { onPlan: hooks.onPlan } : {}) },
     );
     if (r.partial) {
@@ -82,7 +98,11 @@ export async function runCapacity(opts: CapacityOptions, hooks: { signal?: Abort
     hooks.onStep?.(step);
     if (!held) {
       stoppedBecause =
-        r.connections.failed > 0 ? `${r.connections.failed} connections failed at ${n}` : r.messages.unanswered > 0 ? `${r.messages.unanswered} messages unanswered at ${n}` : `p99 ${r.latency.p99} ms > ${opts.limitP99Ms} ms at ${n}`;
+        r.connections.failed > 0
+          ? `${r.connections.failed} connections failed at ${n}`
+          : r.messages.unanswered > 0
+            ? `${r.messages.unanswered} messages unanswered at ${n}`
+            : `p99 ${r.latency.p99} ms > ${opts.limitP99Ms} ms at ${n}`;
       break;
     }
   }

@@ -18,7 +18,7 @@ import { writeReport } from './report.js';
 import { DEFAULT_PUBLISH_TEMPLATE, DEFAULT_SUBSCRIBE_TEMPLATE, runPubsub, type PubsubResult } from './pubsub.js';
 import { printDrain } from './drain-output.js';
 import { TOPIC_RE } from './payload.js';
-import { evaluate, METRICS, parseThreshold, THRESHOLD_EXIT_CODE, type Threshold, type ThresholdResult } from './thresholds.js';
+import { evaluate, type METRICS, parseThreshold, THRESHOLD_EXIT_CODE, type Threshold, type ThresholdResult } from './thresholds.js';
 import { table } from './table.js';
 import { BENCH_USAGE } from './usage.js';
 
@@ -38,7 +38,14 @@ function thresholds(v: f.Flags, mode: keyof typeof METRICS): Threshold[] {
 }
 
 /** Prints the result (JSON or tables) and returns the exit status. */
-async function finish<R extends object>(v: f.Flags, result: R, checks: ThresholdResult[], text: () => string, interrupt: Interrupt | null, ok: boolean): Promise<number> {
+async function finish<R extends object>(
+  v: f.Flags,
+  result: R,
+  checks: ThresholdResult[],
+  text: () => string,
+  interrupt: Interrupt | null,
+  ok: boolean,
+): Promise<number> {
   await outFlushed(v.json === true ? `${JSON.stringify({ ...result, thresholds: checks, environment: environment() })}\n` : text());
   if (interrupt?.received != null) return interrupt.exitCode();
   if (!ok) return 1;
@@ -54,23 +61,40 @@ function latencyMetrics(l: LoadResult['latency']): Record<string, number | null>
 
 function loadMetrics(r: LoadResult): Record<string, number | null> {
   return {
-    ...latencyMetrics(r.latency), rps: r.messages.perSec, sent: r.messages.sent, received: r.messages.received,
-    unanswered: r.messages.unanswered, lost: r.messages.unanswered, late: r.messages.late,
-    errors: Object.values(r.errors).reduce((a, b) => a + b, 0), 'connect-failed': r.connections.failed, 'client-cpu': r.client.cpuPercent,
+    ...latencyMetrics(r.latency),
+    rps: r.messages.perSec,
+    sent: r.messages.sent,
+    received: r.messages.received,
+    unanswered: r.messages.unanswered,
+    lost: r.messages.unanswered,
+    late: r.messages.late,
+    errors: Object.values(r.errors).reduce((a, b) => a + b, 0),
+    'connect-failed': r.connections.failed,
+    'client-cpu': r.client.cpuPercent,
   };
 }
 
 function pubsubMetrics(r: PubsubResult): Record<string, number | null> {
   return {
-    ...latencyMetrics(r.latency), delivered: r.delivered, lost: r.lost, duplicates: r.duplicates, gaps: r.gaps,
-    errors: Object.values(r.errors).reduce((a, b) => a + b, 0), 'connect-failed': r.connections.failed,
+    ...latencyMetrics(r.latency),
+    delivered: r.delivered,
+    lost: r.lost,
+    duplicates: r.duplicates,
+    gaps: r.gaps,
+    errors: Object.values(r.errors).reduce((a, b) => a + b, 0),
+    'connect-failed': r.connections.failed,
   };
 }
 
 function drainMetrics(r: DrainResult): Record<string, number | null> {
   return {
-    drain: r.signalToExitMs, 'first-close': r.signalToFirstCloseFrameMs, 'last-close': r.signalToLastCloseFrameMs, lost: r.repliesLost,
-    'exit-code': r.exitCode, 'still-open': r.closeCodes.open ?? 0, 'connect-failed': r.connections.failed,
+    drain: r.signalToExitMs,
+    'first-close': r.signalToFirstCloseFrameMs,
+    'last-close': r.signalToLastCloseFrameMs,
+    lost: r.repliesLost,
+    'exit-code': r.exitCode,
+    'still-open': r.closeCodes.open ?? 0,
+    'connect-failed': r.connections.failed,
   };
 }
 
@@ -130,7 +154,8 @@ async function pubsub(v: f.Flags): Promise<number> {
   const subscribers = f.int('subscribers', v.subscribers, NaN, 1);
   const publishers = f.int('publishers', v.publishers, NaN, 1);
   const rate = f.num('rate', v.rate, NaN, 0.001);
-  if (Number.isNaN(subscribers) || Number.isNaN(publishers) || Number.isNaN(rate)) throw new f.ArgsError('--subscribers S, --publishers P and --rate R are required');
+  if (Number.isNaN(subscribers) || Number.isNaN(publishers) || Number.isNaN(rate))
+    throw new f.ArgsError('--subscribers S, --publishers P and --rate R are required');
   const checks = thresholds(v, 'pubsub');
   const t = f.int('topics', v.topics, 1, 1);
   const topics = t === 1 ? ['bench'] : Array.from({ length: t }, (_, i) => `bench-${i}`);
@@ -139,7 +164,11 @@ async function pubsub(v: f.Flags): Promise<number> {
   if (!pub.includes('{data}')) throw new f.ArgsError('--publish-template must contain {data}');
   if (!topics.every((x) => TOPIC_RE.test(x))) throw new f.ArgsError('topic names must match [A-Za-z0-9_.:-]');
   const opts = {
-    url, subscribers, publishers, rate, topics,
+    url,
+    subscribers,
+    publishers,
+    rate,
+    topics,
     durationMs: f.num('duration', v.duration, 10, 0.1) * 1000,
     tailMs: f.num('tail', v.tail, 2, 0) * 1000,
     connectRate: f.connectRate(v),
@@ -189,7 +218,10 @@ async function capacity(v: f.Flags): Promise<number> {
   const checks = thresholds(v, 'capacity');
   const start = f.int('start', v.start, 100, 1);
   const opts = {
-    url, ratePerConnection, limitP99Ms, start,
+    url,
+    ratePerConnection,
+    limitP99Ms,
+    start,
     step: f.int('step', v.step, 100, 1),
     max: f.int('max', v.max, 10_000, start),
     stepDurationMs: f.num('step-duration', v['step-duration'], 5, 0.1) * 1000,
@@ -199,16 +231,35 @@ async function capacity(v: f.Flags): Promise<number> {
     localAddresses: f.localAddresses(v),
     ...f.threadsAndProcesses(v),
   };
-  const [result, interrupt] = await withInterrupt((i) => runCapacity(opts, { signal: i.signal, onStep: (s) => void process.stderr.write(`step ${s.connections}: p99 ${s.p99} ms, ${s.perSec} msg/s, ${s.held ? 'held' : 'did not hold'}\n`) }));
+  const [result, interrupt] = await withInterrupt((i) =>
+    runCapacity(opts, {
+      signal: i.signal,
+      onStep: (s) => void process.stderr.write(`step ${s.connections}: p99 ${s.p99} ms, ${s.perSec} msg/s, ${s.held ? 'held' : 'did not hold'}\n`),
+    }),
+  );
   const results = result.partial ? [] : evaluate(checks, { connections: result.largestHeld });
   const text = (): string =>
     `${[
       ...(result.partial ? ['PARTIAL RESULTS: the run was interrupted'] : []),
       `capacity       ${result.largestHeld ?? 'none'} connections held p99 <= ${result.limitP99Ms} ms at ${result.ratePerConnection} msg/s each; stopped: ${result.stoppedBecause}`,
-      table(['connections', 'msg/s', 'p50 ms', 'p99 ms', 'unanswered', 'late', 'client loop', 'held'], result.steps.map((s) => [s.connections, s.perSec, s.p50, s.p99, s.unanswered, s.late, `${Math.round(s.clientLoopUtilizationMax * 100)}%`, s.held ? 'yes' : 'NO'])),
+      table(
+        ['connections', 'msg/s', 'p50 ms', 'p99 ms', 'unanswered', 'late', 'client loop', 'held'],
+        result.steps.map((s) => [
+          s.connections,
+          s.perSec,
+          s.p50,
+          s.p99,
+          s.unanswered,
+          s.late,
+          `${Math.round(s.clientLoopUtilizationMax * 100)}%`,
+          s.held ? 'yes' : 'NO',
+        ]),
+      ),
       ...result.warnings.map((w) => `WARNING: ${w}`),
       thresholdLines(results),
-    ].filter((l) => l !== '').join('\n')}\n`;
+    ]
+      .filter((l) => l !== '')
+      .join('\n')}\n`;
   return finish(v, result, results, text, interrupt, result.steps.length > 0);
 }
 

@@ -37,7 +37,6 @@ export class Connector {
     let started = 0;
     let pending = 0;
     let opened = 0;
-    let failed = 0;
     let lastOpenAt = startedAt;
     return new Promise((resolve) => {
       const settle = (): void => {
@@ -71,7 +70,6 @@ export class Connector {
           });
           ws.on('close', (code) => {
             if (isOpen) return onClose(ws, code);
-            failed++;
             pending--;
             settle();
           });

@@ -145,7 +145,13 @@ export async function runDrain(opts: DrainOptions): Promise<DrainResult> {
     await sleep(200);
     const emptyRss = rssBytes(server.pid);
     const url = `ws://${opts.host}:${server.port}${opts.path}`;
-    const plan = makePlan({ url, connections: opts.connections, threads: opts.threads, processes: opts.processes ?? 0, localAddresses: opts.localAddresses ?? [] });
+    const plan = makePlan({
+      url,
+      connections: opts.connections,
+      threads: opts.threads,
+      processes: opts.processes ?? 0,
+      localAddresses: opts.localAddresses ?? [],
+    });
     opts.onPlan?.(plan);
     groups = new Groups({ url, plan, ratePerSec: opts.rate, inflight: opts.inflight, size: 32 });
     const { errors, ...connections } = await groups.opened();

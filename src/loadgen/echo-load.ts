@@ -115,7 +115,7 @@ export class EchoLoad {
         const lag = now - at;
         this.sent++;
         this.tick.sent++;
-        if (lag > LATE_MS) (this.late++, this.tick.late++);
+        if (lag > LATE_MS) this.late++, this.tick.late++;
         if (lag > this.maxLagMs) this.maxLagMs = lag;
       }
     }
@@ -136,7 +136,7 @@ export class EchoLoad {
     if (!this.sending) return;
     if (now >= this.stopAt || this.sent >= this.budget) return this.stopSending();
     if (!this.host.send(conn, now)) return;
-    if (this.measured(now)) (this.sent++, this.tick.sent++);
+    if (this.measured(now)) this.sent++, this.tick.sent++;
   }
 
   /** A reply to a message intended at `at`. */

@@ -169,7 +169,10 @@ export class Groups {
             assertNever(msg, 'bench coordinator');
         }
       };
-      const timer = setTimeout(() => done(new Error(`bench: no '${type}' from every client group within ${timeoutMs} ms (${got.size}/${this.handles.length})`)), timeoutMs);
+      const timer = setTimeout(
+        () => done(new Error(`bench: no '${type}' from every client group within ${timeoutMs} ms (${got.size}/${this.handles.length})`)),
+        timeoutMs,
+      );
       if (this.failures.length > 0) return done(new Error(this.failures.join('; ')));
       this.listeners.add(listener);
     });

@@ -83,7 +83,13 @@ export interface LoadHooks {
 }
 
 export async function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): Promise<LoadResult> {
-  const plan = makePlan({ url: opts.url, connections: opts.connections, threads: opts.threads, processes: opts.processes, localAddresses: opts.localAddresses });
+  const plan = makePlan({
+    url: opts.url,
+    connections: opts.connections,
+    threads: opts.threads,
+    processes: opts.processes,
+    localAddresses: opts.localAddresses,
+  });
   hooks.onPlan?.(plan);
   hooks.progress?.phase(`connecting ${opts.connections}`);
   const groups = new Groups({ url: opts.url, plan, ratePerSec: opts.connectRate, inflight: opts.inflight, size: opts.size });
@@ -138,14 +144,22 @@ export async function runLoad(opts: LoadOptions, hooks: LoadHooks = {}): Promise
     const warnings: string[] = [];
     const sat = saturationWarning(client);
     if (sat !== null) warnings.push(sat);
-    if (m.late > 0) warnings.push(`${m.late} of ${m.sent} messages left more than 10 ms behind schedule (worst ${m.maxLagMs} ms): the client could not keep the rate`);
+    if (m.late > 0)
+      warnings.push(`${m.late} of ${m.sent} messages left more than 10 ms behind schedule (worst ${m.maxLagMs} ms): the client could not keep the rate`);
     if (connections.failed > 0) warnings.push(`${connections.failed} of ${connections.requested} connections failed to open`);
     return {
       mode: opts.rate > 0 ? 'open' : 'closed',
       url: opts.url,
       partial: hooks.signal?.aborted === true || reports.some((r) => r.interrupted),
       plan,
-      options: { rate: opts.rate, inflight: opts.inflight, size: opts.size, durationMs: opts.durationMs, warmupMs: opts.warmupMs, connectRate: opts.connectRate },
+      options: {
+        rate: opts.rate,
+        inflight: opts.inflight,
+        size: opts.size,
+        durationMs: opts.durationMs,
+        warmupMs: opts.warmupMs,
+        connectRate: opts.connectRate,
+      },
       connections,
       messages: { ...m, perSec: durationMs > 0 ? Math.round((m.received * 1000) / durationMs) : 0, durationMs: Math.round(durationMs) },
       latency: summarize(merge(reports.map((r) => r.histogram))),

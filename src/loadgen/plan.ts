@@ -122,7 +122,17 @@ export function makePlan(opts: PlanOptions): Plan {
   }
   const limit = fdLimit();
   const fdsPerProcess = (useProcesses ? Math.max(...groups.map((g) => g.connections)) : opts.connections) + FD_OVERHEAD;
-  const plan: Plan = { kind: useProcesses ? 'processes' : 'threads', groups, target: { host: u.hostname, port, loopback }, addressSource, perAddress, portRange: range, portsPerAddress, fdLimit: limit, fdsPerProcess };
+  const plan: Plan = {
+    kind: useProcesses ? 'processes' : 'threads',
+    groups,
+    target: { host: u.hostname, port, loopback },
+    addressSource,
+    perAddress,
+    portRange: range,
+    portsPerAddress,
+    fdLimit: limit,
+    fdsPerProcess,
+  };
   check(plan);
   return plan;
 }
@@ -137,7 +147,9 @@ function check(plan: Plan): void {
     }
   }
   if (plan.fdsPerProcess > plan.fdLimit) {
-    throw new PlanError(`${plan.fdsPerProcess} descriptors needed in one process, the limit (ulimit -n) is ${plan.fdLimit}: use --processes P or raise the limit`);
+    throw new PlanError(
+      `${plan.fdsPerProcess} descriptors needed in one process, the limit (ulimit -n) is ${plan.fdLimit}: use --processes P or raise the limit`,
+    );
   }
 }
 

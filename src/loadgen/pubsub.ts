@@ -145,10 +145,13 @@ export async function runPubsub(opts: PubsubOptions, hooks: { signal?: AbortSign
     const warnings: string[] = [];
     const sat = saturationWarning(client);
     if (sat !== null) warnings.push(sat);
-    if (unacknowledged > 0) warnings.push(`${unacknowledged} subscriptions got no frame back within 5 s (the server does not acknowledge them, or they failed)`);
+    if (unacknowledged > 0)
+      warnings.push(`${unacknowledged} subscriptions got no frame back within 5 s (the server does not acknowledge them, or they failed)`);
     const latency = summarize(merge(reports.map((r) => r.histogram)));
     if (sum((s) => s.lost) > 0 && latency.maxMs > opts.tailMs) {
-      warnings.push(`deliveries took up to ${latency.maxMs} ms, longer than the ${opts.tailMs} ms tail: 'lost' includes deliveries still in flight at the end (raise --tail, or lower --rate)`);
+      warnings.push(
+        `deliveries took up to ${latency.maxMs} ms, longer than the ${opts.tailMs} ms tail: 'lost' includes deliveries still in flight at the end (raise --tail, or lower --rate)`,
+      );
     }
     if (connections.failed > 0) warnings.push(`${connections.failed} of ${connections.requested} connections failed to open`);
     return {

@@ -87,7 +87,10 @@ export async function startServerCommand(command: string, opts: ReadyOptions = {
   const timeoutMs = opts.readyTimeoutMs ?? 20_000;
   try {
     const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server was not ready (ready line, --ready-regex or --port) within ${timeoutMs} ms: ${command}\n${err}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`server was not ready (ready line, --ready-regex or --port) within ${timeoutMs} ms: ${command}\n${err}`)),
+        timeoutMs,
+      );
       onReady = (p) => (clearTimeout(timer), resolve(p));
       // A known port and no line to wait for: the caller waits until it accepts connections.
       if (opts.readyRegex === undefined && opts.port !== undefined) onReady(opts.port);

@@ -29,7 +29,18 @@ const LATENCY: Record<string, Unit> = { p50: 'ms', p75: 'ms', p90: 'ms', p95: 'm
 
 /** The metrics each mode can be gated on, and their units. */
 export const METRICS: Record<'load' | 'pubsub' | 'drain' | 'capacity', Record<string, Unit>> = {
-  load: { ...LATENCY, rps: 'count', sent: 'count', received: 'count', unanswered: 'count', lost: 'count', late: 'count', errors: 'count', 'connect-failed': 'count', 'client-cpu': 'count' },
+  load: {
+    ...LATENCY,
+    rps: 'count',
+    sent: 'count',
+    received: 'count',
+    unanswered: 'count',
+    lost: 'count',
+    late: 'count',
+    errors: 'count',
+    'connect-failed': 'count',
+    'client-cpu': 'count',
+  },
   pubsub: { ...LATENCY, delivered: 'count', lost: 'count', duplicates: 'count', gaps: 'count', errors: 'count', 'connect-failed': 'count' },
   drain: { drain: 'ms', 'first-close': 'ms', 'last-close': 'ms', lost: 'count', 'exit-code': 'count', 'still-open': 'count', 'connect-failed': 'count' },
   capacity: { connections: 'count' },

@@ -16,7 +16,16 @@
 import { readFileSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import type { EventLoopUtilization } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type CounterConfiguration, type GaugeConfiguration, type HistogramConfiguration } from 'prom-client';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type CounterConfiguration,
+  type GaugeConfiguration,
+  type HistogramConfiguration,
+} from 'prom-client';
 import { ErrorCode } from '../errors.js';
 import type { MetricsInit } from './layout.js';
 import { registerShardSeries } from './shard-series.js';
@@ -110,10 +119,10 @@ export class PrimaryMetrics {
     });
     add('shardline_shards', 'Shard threads running (a roll briefly runs one more).', 'gauge', () => [{ labels: {}, value: this.tracked.size }]);
     add('shardline_connections_limit', 'limits.maxConnections over every shard; 0 = no limit.', 'gauge', () => [{ labels: {}, value: src.maxConnections }]);
-    add('shardline_shard_event_loop_utilization', 'Share of time the shard\'s event loop was busy since the previous scrape (0-1).', 'gauge', () =>
+    add('shardline_shard_event_loop_utilization', "Share of time the shard's event loop was busy since the previous scrape (0-1).", 'gauge', () =>
       this.utilisation(),
     );
-    add('shardline_shard_heartbeat_age_seconds', 'Seconds since the shard\'s heartbeat last moved; above 5 it is reported stuck.', 'gauge', () =>
+    add('shardline_shard_heartbeat_age_seconds', "Seconds since the shard's heartbeat last moved; above 5 it is reported stuck.", 'gauge', () =>
       [...src.heartbeatAges()].sort(([a], [b]) => a - b).map(([shard, ms]) => ({ labels: { shard }, value: ms / 1000 })),
     );
     add('shardline_offload_queue_tasks', 'Offload tasks queued or running.', 'gauge', () => [{ labels: {}, value: src.offload()?.pending ?? 0 }]);
@@ -130,7 +139,7 @@ export class PrimaryMetrics {
     this.offloadTasks = this.counter({ name: 'shardline_offload_tasks_total', help: 'Offload tasks by result.', labelNames: ['result'] });
     this.shardDrains = this.histogram({
       name: 'shardline_shard_drain_duration_seconds',
-      help: 'From a shard\'s drain start to its report (every socket closed, stop() done), by whether it was forced.',
+      help: "From a shard's drain start to its report (every socket closed, stop() done), by whether it was forced.",
       labelNames: ['forced'],
       buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120],
     });

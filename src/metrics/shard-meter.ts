@@ -10,7 +10,20 @@
  * With metrics off the shard still counts, into private memory nobody reads:
  * the message path has no branch on "metrics on?" and costs the same.
  */
-import { C, G, HIST_BASE, HIST_CELLS, HOOK_BUCKETS, HOOKS, SLOT_LENGTH, UPGRADE_REJECTIONS, serverCloseIndex, type HookName, type MetricsInit, type UpgradeRejection } from './layout.js';
+import {
+  C,
+  G,
+  HIST_BASE,
+  HIST_CELLS,
+  HOOK_BUCKETS,
+  HOOKS,
+  SLOT_LENGTH,
+  UPGRADE_REJECTIONS,
+  serverCloseIndex,
+  type HookName,
+  type MetricsInit,
+  type UpgradeRejection,
+} from './layout.js';
 
 /** `sentClose` of a connection shardline has not closed (layout.ts uses -1 for "cut without a close frame"). */
 export const NOT_CLOSED_BY_SERVER = -2;

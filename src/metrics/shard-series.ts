@@ -4,17 +4,7 @@
  * replacement) and per-shard gauges (label `shard`, the shard index).
  */
 import type { Registry } from 'prom-client';
-import {
-  C,
-  CLOSED_BY,
-  G,
-  HIST_BASE,
-  HIST_CELLS,
-  HOOK_BUCKETS,
-  HOOKS,
-  SERVER_CLOSE_CODES,
-  UPGRADE_REJECTIONS,
-} from './layout.js';
+import { C, CLOSED_BY, G, HIST_BASE, HIST_CELLS, HOOK_BUCKETS, HOOKS, SERVER_CLOSE_CODES, UPGRADE_REJECTIONS } from './layout.js';
 import { SharedMetric, histogramValues, type MetricValue } from './shared-metric.js';
 import type { SlotPool } from './slot-pool.js';
 
@@ -41,13 +31,11 @@ export function registerShardSeries(registry: Registry, pool: SlotPool): void {
       }),
     );
 
-  perShard('shardline_connections', 'Open WebSocket connections, by shard (the size of the shard\'s connection registry).', () =>
-    pool.perShard(G.CONNECTIONS),
-  );
+  perShard('shardline_connections', "Open WebSocket connections, by shard (the size of the shard's connection registry).", () => pool.perShard(G.CONNECTIONS));
   counter('shardline_connections_accepted_total', 'WebSocket connections opened.', C.CONNECTIONS_OPENED);
   labelled(
     'shardline_connections_closed_total',
-    'WebSocket connections closed: by=server (shardline sent a close frame or cut the connection), client (the client\'s close frame), abnormal (lost without a close frame).',
+    "WebSocket connections closed: by=server (shardline sent a close frame or cut the connection), client (the client's close frame), abnormal (lost without a close frame).",
     'by',
     CLOSED_BY,
     C.CLOSED_BY,
@@ -59,7 +47,13 @@ export function registerShardSeries(registry: Registry, pool: SlotPool): void {
     SERVER_CLOSE_CODES,
     C.SERVER_CLOSE,
   );
-  labelled('shardline_upgrades_rejected_total', 'WebSocket upgrades refused before a socket opened, by reason.', 'reason', UPGRADE_REJECTIONS, C.UPGRADES_REJECTED);
+  labelled(
+    'shardline_upgrades_rejected_total',
+    'WebSocket upgrades refused before a socket opened, by reason.',
+    'reason',
+    UPGRADE_REJECTIONS,
+    C.UPGRADES_REJECTED,
+  );
   counter('shardline_messages_received_total', 'WebSocket messages received from clients.', C.MESSAGES_RECEIVED);
   counter('shardline_received_bytes_total', 'Payload bytes received from clients (WebSocket framing excluded).', C.BYTES_RECEIVED);
   counter('shardline_messages_sent_total', 'WebSocket messages written to clients (replies and publications).', C.MESSAGES_SENT);
@@ -96,10 +90,10 @@ export function registerShardSeries(registry: Registry, pool: SlotPool): void {
       },
     }),
   );
-  perShard('shardline_write_queue_bytes', 'Bytes waiting in the shard\'s write queues for backpressured sockets (updated every 250 ms).', () =>
+  perShard('shardline_write_queue_bytes', "Bytes waiting in the shard's write queues for backpressured sockets (updated every 250 ms).", () =>
     pool.perShard(G.WRITE_QUEUE_BYTES),
   );
   perShard('shardline_shard_heap_used_bytes', 'V8 heap used by the shard thread.', () => pool.perShard(G.HEAP_USED_BYTES));
-  perShard('shardline_shard_heap_limit_bytes', 'The shard thread\'s heap limit (limits.shardHeapMb or V8\'s).', () => pool.maxPerShard(G.HEAP_LIMIT_BYTES));
-  perShard('shardline_shard_event_loop_lag_seconds', 'How late the shard\'s last 250 ms heartbeat timer fired.', () => pool.maxPerShard(G.LOOP_LAG_SECONDS));
+  perShard('shardline_shard_heap_limit_bytes', "The shard thread's heap limit (limits.shardHeapMb or V8's).", () => pool.maxPerShard(G.HEAP_LIMIT_BYTES));
+  perShard('shardline_shard_event_loop_lag_seconds', "How late the shard's last 250 ms heartbeat timer fired.", () => pool.maxPerShard(G.LOOP_LAG_SECONDS));
 }

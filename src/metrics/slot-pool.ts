@@ -31,7 +31,10 @@ export class SlotPool {
   /** Spawns that found no free slot (their shard counts into private memory): should stay 0. */
   overflows = 0;
 
-  constructor(shards: number, readonly sampleEvery = 16) {
+  constructor(
+    shards: number,
+    readonly sampleEvery = 16,
+  ) {
     this.slots = shards * 2 + 1;
     this.buffer = new SharedArrayBuffer(this.slots * SLOT_BYTES);
     this.cells = new Float64Array(this.buffer);

@@ -91,7 +91,13 @@ export class OffloadPool {
   async run(task: string, payload: unknown): Promise<OffloadOutcome> {
     if (this.closing) return { ok: false, error: { code: ErrorCode.OFFLOAD_SHUTTING_DOWN, message: 'the offload pool is closing' } };
     if (this.pending >= this.capacity) {
-      return { ok: false, error: { code: ErrorCode.OFFLOAD_QUEUE_FULL, message: `the offload queue is full (offload.maxQueue ${effectiveMaxQueue(this.config.threads, this.config.maxQueue)})` } };
+      return {
+        ok: false,
+        error: {
+          code: ErrorCode.OFFLOAD_QUEUE_FULL,
+          message: `the offload queue is full (offload.maxQueue ${effectiveMaxQueue(this.config.threads, this.config.maxQueue)})`,
+        },
+      };
     }
     this.pending++;
     try {

@@ -227,6 +227,13 @@ export class BrokerHost implements BrokerHandler {
 
   report(): Record<string, unknown> {
     const b = this.broker.stats();
-    return { broker: b.state, brokerDisconnects: b.disconnects, brokerPublishFailed: b.publishFailed, deliveriesDropped: b.deliveriesDropped, ...this.counters, ...this.sequencer.stats };
+    return {
+      broker: b.state,
+      brokerDisconnects: b.disconnects,
+      brokerPublishFailed: b.publishFailed,
+      deliveriesDropped: b.deliveriesDropped,
+      ...this.counters,
+      ...this.sequencer.stats,
+    };
   }
 }

@@ -226,7 +226,13 @@ export class Reloader {
       return;
     }
     const { spreadMs, timeoutMs } = (this.next as ResolvedConfig).reload;
-    this.host.send(slot, { type: 'drain', kind: 'roll', closeCode: CloseCode.SERVICE_RESTART, closeReason: formatCloseReason(ROLL_CLOSE_REASON, spreadMs), spreadMs });
+    this.host.send(slot, {
+      type: 'drain',
+      kind: 'roll',
+      closeCode: CloseCode.SERVICE_RESTART,
+      closeReason: formatCloseReason(ROLL_CLOSE_REASON, spreadMs),
+      spreadMs,
+    });
     this.timer = setTimeout(() => {
       this.host.log.warn({ shard: slot.id, generation: slot.generation, timeoutMs }, 'old shard still draining at reload.timeoutMs: forcing it');
       this.host.send(slot, { type: 'force', reason: 'deadline' });

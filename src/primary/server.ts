@@ -65,7 +65,6 @@ export interface ShutdownSummary {
   broker?: Record<string, unknown> | undefined;
 }
 
-
 export interface ServerOptions {
   logger: Logger;
   /** Re-reads the config for a reload (SIGHUP); without it a reload re-uses the running config (and re-imports the app). */
@@ -310,7 +309,16 @@ export class ShardlineServer {
             );
           }
           void this.health.then((h) => {
-            this.log.info({ port: this.port, shards: this.shards.length, host: this.config.host, healthPort: h?.port, ...(this.metricsPort !== 0 ? { metricsPort: this.metricsPort } : {}) }, 'ready');
+            this.log.info(
+              {
+                port: this.port,
+                shards: this.shards.length,
+                host: this.config.host,
+                healthPort: h?.port,
+                ...(this.metricsPort !== 0 ? { metricsPort: this.metricsPort } : {}),
+              },
+              'ready',
+            );
             this.resolveReady({ port: this.port });
             void this.fleet.openApi();
           });
@@ -373,7 +381,16 @@ export class ShardlineServer {
       this.send(slot, msg, outcome.ok && outcome.value instanceof ArrayBuffer ? [outcome.value] : undefined);
     } catch (err) {
       // The task's result cannot be cloned (a function, say): the caller gets a typed error.
-      this.send(slot, { type: 'offload-result', id, ok: false, error: { code: ErrorCode.OFFLOAD_TASK_FAILED, message: `task '${task}' returned a value that cannot be sent back: ${(err as Error).message}`, name: 'DataCloneError' } });
+      this.send(slot, {
+        type: 'offload-result',
+        id,
+        ok: false,
+        error: {
+          code: ErrorCode.OFFLOAD_TASK_FAILED,
+          message: `task '${task}' returned a value that cannot be sent back: ${(err as Error).message}`,
+          name: 'DataCloneError',
+        },
+      });
     }
   }
 
@@ -570,10 +587,7 @@ export class ShardlineServer {
     void this.metricsListener?.close();
     // The broker stays up until every shard has drained and run its stop() hook
     // (which may publish); only then are outstanding publishes flushed and it closes.
-    const pool = Promise.all([
-      this.pool === null ? Promise.resolve() : this.pool.close(this.forced || this.error !== undefined),
-      this.fleet.close(),
-    ]);
+    const pool = Promise.all([this.pool === null ? Promise.resolve() : this.pool.close(this.forced || this.error !== undefined), this.fleet.close()]);
     void pool.then(
       () => this.summarize(),
       (err: unknown) => {

@@ -45,7 +45,9 @@ export class OffloadClient {
     try {
       this.post({ type: 'offload', shard: this.shard, id, task, payload }, opts.transfer);
     } catch (err) {
-      return Promise.reject(new OffloadError(ErrorCode.OFFLOAD_NOT_CLONEABLE, `the payload of task '${task}' cannot be sent to the pool: ${(err as Error).message}`));
+      return Promise.reject(
+        new OffloadError(ErrorCode.OFFLOAD_NOT_CLONEABLE, `the payload of task '${task}' cannot be sent to the pool: ${(err as Error).message}`),
+      );
     }
     return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
   }

@@ -88,7 +88,13 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
     this.drain = new ShardDrain(this, init.config.drain);
     this.node = init.config.nodeId;
     this.limits = { maxPayloadBytes: init.config.limits.maxPayloadBytes, maxMessagesPerSecond: init.config.limits.maxMessagesPerSecond };
-    this.pubsub = new ShardPubSub(this.shard, init.config, this.topics, () => this.hooks.app, (msg, transfer) => this.post(msg, transfer));
+    this.pubsub = new ShardPubSub(
+      this.shard,
+      init.config,
+      this.topics,
+      () => this.hooks.app,
+      (msg, transfer) => this.post(msg, transfer),
+    );
   }
 
   get draining(): boolean {
@@ -113,8 +119,7 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
       (used, limit) => this.meter.heap(used, limit),
     );
     // The standalone offload() of the public API finds this thread's shard here.
-    (globalThis as Record<symbol, unknown>)[OFFLOAD_HOOK] = (task: string, payload: unknown, opts?: OffloadOptions) =>
-      this.offload(null, task, payload, opts);
+    (globalThis as Record<symbol, unknown>)[OFFLOAD_HOOK] = (task: string, payload: unknown, opts?: OffloadOptions) => this.offload(null, task, payload, opts);
     setPublishHook((topic, data, opts) => this.pubsub.publish(topic, data, opts.binary ?? typeof data !== 'string', opts.key));
     try {
       this.uws = loadUws().uws;
@@ -209,13 +214,20 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
 
   private listen(port: number): void {
     if (this.draining || this.server === null || this.uws === null) return;
-    listen(this.uws, this.server, this.config.host, port, (result) => {
-      if (result instanceof ShardlineError) return this.fatal(result);
-      this.listenSocket = result.token;
-      this.listenPort = result.port;
-      this.poll = setInterval(() => this.pollWatched(), POLL_MS).unref();
-      this.post({ type: 'listening', shard: this.shard, port: result.port });
-    }, this.shard);
+    listen(
+      this.uws,
+      this.server,
+      this.config.host,
+      port,
+      (result) => {
+        if (result instanceof ShardlineError) return this.fatal(result);
+        this.listenSocket = result.token;
+        this.listenPort = result.port;
+        this.poll = setInterval(() => this.pollWatched(), POLL_MS).unref();
+        this.post({ type: 'listening', shard: this.shard, port: result.port });
+      },
+      this.shard,
+    );
   }
 
   gate(): GateState {
@@ -346,7 +358,7 @@ export class Shard implements ConnectionHost, DrainHost, HookHost, UpgradeHost {
   }
 
   offload(conn: SocketConnection | null, task: string, payload: unknown, opts?: OffloadOptions): Promise<unknown> {
-    if (conn !== null && conn.closeSent) {
+    if (conn?.closeSent) {
       return Promise.reject(new OffloadError(ErrorCode.OFFLOAD_SHUTTING_DOWN, 'the socket is closing'));
     }
     const result = this.offloader.run(task, payload, opts);

@@ -35,7 +35,8 @@ function nestsDeeper(data: Buffer, max: number): boolean {
   for (let i = 0; i < data.length; i++) {
     const c = data[i];
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {

@@ -19,7 +19,7 @@ export async function connect(port: number, path = '/'): Promise<Client> {
   const waiters: { n: number; resolve: () => void }[] = [];
   ws.on('message', (data, isBinary) => {
     messages.push(isBinary ? (data as Buffer) : data.toString());
-    for (const w of [...waiters]) if (messages.length >= w.n) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
+    for (const w of [...waiters]) if (messages.length >= w.n) waiters.splice(waiters.indexOf(w), 1), w.resolve();
   });
   ws.on('error', () => {}); // the close event carries what the tests check
   const closed = once(ws, 'close').then(([code, reason]) => ({ code: code as number, reason: String(reason), at: performance.now() }));

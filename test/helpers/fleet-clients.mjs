@@ -112,7 +112,10 @@ process.on('message', (msg) => {
         reconnects: states.flatMap((s) => s.reconnects),
         codes,
         // Why the clients that are not connected now are not: state and their last close.
-        stragglers: states.filter((s) => s.client.state !== 'connected').slice(0, 20).map((s) => `${s.client.state}: ${s.lastClose ?? 'never connected'}`),
+        stragglers: states
+          .filter((s) => s.client.state !== 'connected')
+          .slice(0, 20)
+          .map((s) => `${s.client.state}: ${s.lastClose ?? 'never connected'}`),
         latency,
       });
       return;

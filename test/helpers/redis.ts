@@ -55,9 +55,24 @@ export class RedisServer {
   constructor(port: number, extraArgs: string[] = []) {
     this.port = port;
     this.dir = mkdtempSync(join(tmpdir(), `sl-redis-${port}-`));
-    this.args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--logfile', join(this.dir, 'redis.log'),
+    this.args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      this.dir,
+      '--logfile',
+      join(this.dir, 'redis.log'),
       // DEBUG SLEEP from loopback (Redis 7 refuses DEBUG by default).
-      '--enable-debug-command', 'local', ...extraArgs];
+      '--enable-debug-command',
+      'local',
+      ...extraArgs,
+    ];
   }
 
   get url(): string {
@@ -135,7 +150,16 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
       const bus = await freePort();
-      const n = new RedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(bus), '--cluster-node-timeout', '5000']);
+      const n = new RedisServer(port, [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        'nodes.conf',
+        '--cluster-port',
+        String(bus),
+        '--cluster-node-timeout',
+        '5000',
+      ]);
       nodes.push(n);
       await n.start();
     }

@@ -99,7 +99,10 @@ export async function runNode(argv: string[], opts: { waitReady?: boolean; env?:
     const seen = logs.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${err}; logs: ${JSON.stringify(logs)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${err}; logs: ${JSON.stringify(logs)}`)),
+        timeoutMs,
+      );
       waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
       void exited.then(() => setTimeout(() => reject(new Error(`exited before the log line; stderr: ${err}; logs: ${JSON.stringify(logs)}`)), 50));
     });

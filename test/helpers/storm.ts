@@ -36,7 +36,9 @@ async function echoProbe(port: number): Promise<{ start(): void; stop(): Promise
 }
 
 function rss(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
   return Number(line?.match(/(\d+)/)?.[1] ?? 0) * 1024;
 }
 
@@ -141,6 +143,8 @@ export async function slowConsumers(slow: number, annotate: (s: string) => Promi
   }
   if (pairs > 1) {
     const [w, wo] = [pct(p99s.with, 50), pct(p99s.without, 50)];
-    await annotate(`echo p99, median of ${pairs} runs each: ${w.toFixed(2)} ms with, ${wo.toFixed(2)} ms without the non-reading clients: ${(w / wo).toFixed(2)}x`);
+    await annotate(
+      `echo p99, median of ${pairs} runs each: ${w.toFixed(2)} ms with, ${wo.toFixed(2)} ms without the non-reading clients: ${(w / wo).toFixed(2)}x`,
+    );
   }
 }

@@ -38,7 +38,7 @@ export async function startProxy(target: number): Promise<TcpProxy> {
     mode: 'pass',
     target,
     cut() {
-      for (const [a, b] of pairs) (a.resetAndDestroy(), b.destroy());
+      for (const [a, b] of pairs) a.resetAndDestroy(), b.destroy();
       pairs.clear();
     },
     async close() {
@@ -63,7 +63,7 @@ export async function startProxy(target: number): Promise<TcpProxy> {
     upstream.on('data', (d) => {
       if (proxy.mode === 'pass') client.write(d);
     });
-    for (const s of pair) (s.on('error', end), s.on('close', end));
+    for (const s of pair) s.on('error', end), s.on('close', end);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -69,7 +69,7 @@ export async function connectV1(port: number, opts: { subprotocol?: boolean } = 
       pubs.set(f.topic, list);
       list.push(f as unknown as Pub);
       for (const w of [...pubWaiters]) {
-        if (w.topic === f.topic && list.length >= w.n) (pubWaiters.splice(pubWaiters.indexOf(w), 1), w.resolve());
+        if (w.topic === f.topic && list.length >= w.n) pubWaiters.splice(pubWaiters.indexOf(w), 1), w.resolve();
       }
     }
   });

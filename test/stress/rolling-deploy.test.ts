@@ -82,7 +82,13 @@ describe('rolling deploy of a fleet', () => {
   it(`${CLIENTS} clients through HAProxy, two nodes on Redis, A then B drained and restarted: nothing lost, nothing twice`, async () => {
     const redis = await startRedis();
     onTestFinished(() => redis.stop());
-    const ports = { a: await freeFixedPort(), b: await freeFixedPort(), apiA: await freeFixedPort(), apiB: await freeFixedPort(), front: await freeFixedPort() };
+    const ports = {
+      a: await freeFixedPort(),
+      b: await freeFixedPort(),
+      apiA: await freeFixedPort(),
+      apiB: await freeFixedPort(),
+      front: await freeFixedPort(),
+    };
     const nodeConfig = (name: 'a' | 'b'): string =>
       configFile({
         port: name === 'a' ? ports.a : ports.b,
@@ -189,7 +195,8 @@ describe('rolling deploy of a fleet', () => {
           const r = await report();
           const connected = r.reduce((a, x) => a + x.connected, 0);
           if (connected === CLIENTS) return r.reduce((a, x) => a + x.outages.length, 0) - outagesBefore;
-          if (Date.now() - signalledAt > 60_000) throw new Error(`clients not back: ${connected} of ${CLIENTS}; some of the others: ${JSON.stringify(r.flatMap((x) => x.stragglers).slice(0, 20))}`);
+          if (Date.now() - signalledAt > 60_000)
+            throw new Error(`clients not back: ${connected} of ${CLIENTS}; some of the others: ${JSON.stringify(r.flatMap((x) => x.stragglers).slice(0, 20))}`);
           await sleep(100);
         }
       })();
@@ -233,11 +240,13 @@ describe('rolling deploy of a fleet', () => {
     };
     const codes: Record<string, number> = {};
     for (const r of final) for (const [c, n] of Object.entries(r.codes)) codes[c] = (codes[c] ?? 0) + n;
-    const merge = (phase: 'quiet' | 'roll' | 'after'): number[] => final.reduce((acc, r) => acc.map((v, i) => v + r.latency[phase][i]!), new Array(30_000).fill(0) as number[]);
+    const merge = (phase: 'quiet' | 'roll' | 'after'): number[] =>
+      final.reduce((acc, r) => acc.map((v, i) => v + r.latency[phase][i]!), new Array(30_000).fill(0) as number[]);
     const p99 = { quiet: percentile(merge('quiet'), 0.99), roll: percentile(merge('roll'), 0.99), after: percentile(merge('after'), 0.99) };
     // Reconnect rate on the surviving node: client-side connected events per 100 ms window during the roll.
     const bins = new Map<number, number>();
-    for (const t of final.flatMap((r) => r.reconnects)) if (t >= rollStart && t <= rollEnd) bins.set(Math.floor(t / 100), (bins.get(Math.floor(t / 100)) ?? 0) + 1);
+    for (const t of final.flatMap((r) => r.reconnects))
+      if (t >= rollStart && t <= rollEnd) bins.set(Math.floor(t / 100), (bins.get(Math.floor(t / 100)) ?? 0) + 1);
     const peakPerSec = Math.max(0, ...bins.values()) * 10;
     const outages = final.flatMap((r) => r.outages).sort((x, y) => x - y);
     console.log(
