@@ -112,6 +112,11 @@ export class ShardPubSub {
     const policy = this.rules.policyFor(topic);
     if (policy === null) {
       this.registry.subscribe(conn, topic);
+      // Across nodes, the reply must mean "publications reach you from now on":
+      // wait until the node's broker subscription is live (at once if it already
+      // is). If the broker is down the local subscription stands; the broker
+      // resubscribes every topic when it is back.
+      if (this.config.broker.type !== 'memory') await this.read(topic, 0, 0);
       return { ok: true };
     }
     const c = new Catchup(conn, topic);
