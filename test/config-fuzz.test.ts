@@ -355,7 +355,7 @@ const badFile: fc.Arbitrary<{ ext: '.json' | '.yaml'; text: string }> = fc.oneof
 );
 
 describe('shardline check with random bad flags and files', () => {
-  it('exits 2 with one line on stderr and no stack trace', { timeout: 30_000 }, async () => {
+  it('exits 2 with one line on stderr and no stack trace', { timeout: 90_000 }, async () => {
     const goodFile = write('.json', JSON.stringify({ port: 0 }));
     await fc.assert(
       fc.asyncProperty(

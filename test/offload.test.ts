@@ -63,7 +63,7 @@ describe('offload', () => {
   });
 
   it('gives the handler a typed error for a task that throws, times out, an unknown task and an uncloneable payload, and keeps serving', async () => {
-    const server = await startServer(['--config', config({ threads: 1, taskTimeoutMs: 300 }), '--shards', '1']);
+    const server = await startServer(['--config', config({ threads: 1, taskTimeoutMs: 2000 }), '--shards', '1']);
     expect(await ask(server.port, 'try:fail')).toBe('err:SHARDLINE_OFFLOAD_TASK_FAILED:TypeError');
     expect(await ask(server.port, 'try:forever')).toBe('err:SHARDLINE_OFFLOAD_TIMEOUT:');
     expect(await ask(server.port, 'try:nope')).toBe('err:SHARDLINE_OFFLOAD_UNKNOWN_TASK:');
