@@ -48,6 +48,21 @@ describe('half-open peer', () => {
           }
         }
       });
+      // A run killed mid-test leaves its namespace and veth (same addresses) behind: remove them first.
+      for (const ns of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).matchAll(/^(shl-ho-\d+)/gm)) {
+        try {
+          ip('netns', 'del', ns[1] as string);
+        } catch {
+          // gone meanwhile
+        }
+      }
+      for (const link of execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).matchAll(/^\d+: (shlh\d+)[@:]/gm)) {
+        try {
+          ip('link', 'del', link[1] as string);
+        } catch {
+          // gone with its namespace
+        }
+      }
       ip('netns', 'add', NS);
       ip('link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NS_IF);
       ip('link', 'set', NS_IF, 'netns', NS);
