@@ -54,6 +54,8 @@ export class BrokerHost implements BrokerHandler {
   private flushScheduled = false;
   private state: BrokerState = 'connecting';
   private wasDown = false;
+  private lastCrossNodeWarn = 0;
+  private warnedCrossNode = 0;
 
   constructor(
     readonly broker: Broker,
@@ -172,9 +174,22 @@ export class BrokerHost implements BrokerHandler {
   /** Fast path: already delivered on this node; other nodes get it through the broker. */
   forward(topic: string, payload: PublishPayload, binary: boolean): void {
     if (this.broker.kind === 'memory') return;
-    this.broker.publish(topic, payload, binary, {}).catch(() => {
+    this.broker.publish(topic, payload, binary, {}).catch((err: unknown) => {
       this.counters.crossNodeFailed++;
+      this.warnCrossNode(toWire(err).code);
     });
+  }
+
+  /** Never silent: one log line per second at most, with how many publications did not cross nodes since the last one. */
+  private warnCrossNode(code: string): void {
+    const now = Date.now();
+    if (now - this.lastCrossNodeWarn < 1000) return;
+    this.log.warn(
+      { code, crossNodeFailed: this.counters.crossNodeFailed - this.warnedCrossNode, crossNodeFailedTotal: this.counters.crossNodeFailed },
+      'publications reached this node only: the broker did not take them',
+    );
+    this.lastCrossNodeWarn = now;
+    this.warnedCrossNode = this.counters.crossNodeFailed;
   }
 
   /**
