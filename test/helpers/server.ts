@@ -104,7 +104,9 @@ export async function runNode(argv: string[], opts: { waitReady?: boolean; env?:
         timeoutMs,
       );
       waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
-      void exited.then(({ code }) => setTimeout(() => reject(new Error(`exited (code ${code}) before the log line; stderr: ${err}; logs: ${JSON.stringify(logs)}`)), 50));
+      void exited.then(({ code }) =>
+        setTimeout(() => reject(new Error(`exited (code ${code}) before the log line; stderr: ${err}; logs: ${JSON.stringify(logs)}`)), 50),
+      );
     });
   };
   const proc: ServerProcess = {
